@@ -7,8 +7,8 @@ since 2025-09-01 (NSE weekly NIFTY on Tuesday, monthly on the last Tuesday; BSE 
 on Thursday, monthly on the last Thursday; a holiday moves expiry to the previous trading day).
 
 Years other than 2026 have no published list here: only weekends and the fixed-date national
-holidays (Republic Day, Independence Day, Gandhi Jayanti, Christmas) are closed. `MarketHours.ALWAYS`
-opens every exchange around the clock for demos and tests.
+holidays (Republic Day, Independence Day, Gandhi Jayanti, Christmas) are closed.
+`MarketHours.ALWAYS` opens every exchange around the clock for demos and tests.
 """
 
 from __future__ import annotations
