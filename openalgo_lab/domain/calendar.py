@@ -170,6 +170,7 @@ class MarketCalendar:
             h.day: h for h in self.holidays if h.kind is HolidayType.TRADING_HOLIDAY
         }
         self._published_years = {h.day.year for h in self.holidays}
+        self._sessions: dict[tuple[Exchange, date], Session | None] = {}
 
     def _holiday(self, d: date) -> Holiday | None:
         if d.year in self._published_years:
@@ -207,6 +208,12 @@ class MarketCalendar:
     # -- sessions -----------------------------------------------------------------------------
     def session(self, exchange: Exchange, d: date) -> Session | None:
         """The day's continuous session on `exchange`, or None when it is closed all day."""
+        key = (exchange, d)
+        if key not in self._sessions:
+            self._sessions[key] = self._session(exchange, d)
+        return self._sessions[key]
+
+    def _session(self, exchange: Exchange, d: date) -> Session | None:
         if self.hours is MarketHours.ALWAYS or exchange is Exchange.CRYPTO:
             return Session(exchange, _at(d, time(0, 0)), _at(d + timedelta(days=1), time(0, 0)))
         if d in MUHURAT and exchange not in _MCX_LIKE:

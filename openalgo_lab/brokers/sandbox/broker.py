@@ -1,0 +1,202 @@
+"""`SandboxBroker`: the embedded default broker, the sandbox exchange behind the async protocol.
+
+A background task steps the exchange on a fixed period so resting orders fill as the simulated
+market moves; the same task feeds live ticks to `stream()` subscribers. Order events reach
+`order_events()` consumers through bounded queues: a consumer that stops reading loses the
+oldest events (counted in `dropped_events`), it never blocks matching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+
+from openalgo_lab.brokers.base import InstrumentKey
+from openalgo_lab.brokers.sandbox.account import DEFAULT_CAPITAL, Account
+from openalgo_lab.brokers.sandbox.charges import ChargeRates
+from openalgo_lab.brokers.sandbox.exchange import SandboxExchange
+from openalgo_lab.brokers.sandbox.margin import MarginRules
+from openalgo_lab.brokers.sandbox.market import MarketData, SimulatedMarket
+from openalgo_lab.domain.calendar import MarketCalendar
+from openalgo_lab.domain.clock import Clock, SystemClock
+from openalgo_lab.domain.enums import Exchange, Interval
+from openalgo_lab.domain.errors import NotFoundError
+from openalgo_lab.domain.models import (
+    Candle,
+    Depth,
+    Funds,
+    Holding,
+    Instrument,
+    Order,
+    OrderEvent,
+    OrderModification,
+    OrderRequest,
+    Position,
+    Quote,
+    Tick,
+    Trade,
+)
+from openalgo_lab.instruments.master import MasterContract
+from openalgo_lab.instruments.sample import reference_prices, sample_master
+
+EVENT_QUEUE_SIZE = 10_000
+
+
+class SandboxBroker:
+    """Paper trading on a simulated (or replayed) market; no account or network needed."""
+
+    name = "sandbox"
+
+    def __init__(
+        self,
+        *,
+        master: MasterContract | None = None,
+        market: MarketData | None = None,
+        clock: Clock | None = None,
+        calendar: MarketCalendar | None = None,
+        capital: Decimal = DEFAULT_CAPITAL,
+        rates: ChargeRates | None = None,
+        margin_rules: MarginRules | None = None,
+        seed: int = 0,
+        step_interval: float = 0.25,
+        today: date | None = None,
+    ) -> None:
+        self.clock = clock or SystemClock()
+        self.calendar = calendar or MarketCalendar.from_env()
+        self.master = master or sample_master(today)
+        self.market = market or SimulatedMarket(
+            reference_prices(), seed=seed, calendar=self.calendar
+        )
+        self.exchange = SandboxExchange(
+            self.master,
+            self.market,
+            clock=self.clock,
+            calendar=self.calendar,
+            account=Account(capital=capital, rates=rates, margin_rules=margin_rules),
+        )
+        self.step_interval = step_interval
+        self.dropped_events = 0
+        self._queues: set[asyncio.Queue[OrderEvent]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.exchange.subscribe(self._publish)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Begin stepping the market in the background (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="sandbox-matching")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            self.exchange.step()
+            await asyncio.sleep(self.step_interval)
+
+    def _publish(self, event: OrderEvent) -> None:
+        for queue in self._queues:
+            if queue.full():
+                queue.get_nowait()
+                self.dropped_events += 1
+            queue.put_nowait(event)
+
+    # -- orders -----------------------------------------------------------------------------
+    async def place_order(self, request: OrderRequest) -> Order:
+        return self.exchange.place(request)
+
+    async def modify_order(self, orderid: str, change: OrderModification) -> Order:
+        return self.exchange.modify(orderid, change)
+
+    async def cancel_order(self, orderid: str) -> Order:
+        return self.exchange.cancel(orderid)
+
+    async def cancel_all_orders(self) -> tuple[list[str], list[str]]:
+        return self.exchange.cancel_all()
+
+    async def close_all_positions(self) -> list[Order]:
+        return self.exchange.close_all()
+
+    # -- books ------------------------------------------------------------------------------
+    async def orders(self) -> list[Order]:
+        return self.exchange.orders()
+
+    async def order(self, orderid: str) -> Order:
+        return self.exchange.order(orderid)
+
+    async def trades(self) -> list[Trade]:
+        return self.exchange.trades()
+
+    async def positions(self) -> list[Position]:
+        return self.exchange.positions()
+
+    async def holdings(self) -> list[Holding]:
+        return self.exchange.holdings()
+
+    async def funds(self) -> Funds:
+        return self.exchange.funds()
+
+    # -- market data ------------------------------------------------------------------------
+    def _instrument(self, exchange: Exchange, symbol: str) -> Instrument:
+        found = self.master.find(exchange, symbol)
+        if found is None:
+            raise NotFoundError(f"Symbol {symbol} not found on {exchange}")
+        return found
+
+    async def quote(self, exchange: Exchange, symbol: str) -> Quote:
+        return self.exchange.tick(self._instrument(exchange, symbol)).depth.quote
+
+    async def quotes(self, keys: Sequence[InstrumentKey]) -> dict[InstrumentKey, Quote]:
+        out: dict[InstrumentKey, Quote] = {}
+        for exchange, symbol in keys:
+            inst = self.master.find(exchange, symbol)
+            if inst is not None:
+                out[(exchange, symbol)] = self.exchange.tick(inst).depth.quote
+        return out
+
+    async def depth(self, exchange: Exchange, symbol: str) -> Depth:
+        return self.exchange.tick(self._instrument(exchange, symbol)).depth
+
+    async def history(
+        self,
+        exchange: Exchange,
+        symbol: str,
+        interval: Interval,
+        start: datetime,
+        end: datetime,
+    ) -> list[Candle]:
+        inst = self._instrument(exchange, symbol)
+        end = min(end, self.clock.now())
+        return self.market.candles(inst, interval, start, end)
+
+    def intervals(self) -> list[Interval]:
+        return list(Interval)
+
+    async def stream(self, keys: Sequence[InstrumentKey]) -> AsyncIterator[Tick]:
+        instruments = [self._instrument(e, s) for e, s in keys]
+        while True:
+            for inst in instruments:
+                yield Tick(self.exchange.tick(inst).depth)
+            await asyncio.sleep(self.step_interval)
+
+    async def order_events(self) -> AsyncIterator[OrderEvent]:
+        queue: asyncio.Queue[OrderEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
+        self._queues.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._queues.discard(queue)
+
+    async def master_contract(self) -> list[Instrument]:
+        return list(self.master)
+
+
+__all__ = ["SandboxBroker"]
