@@ -1,8 +1,12 @@
-"""Matching-engine throughput: order events per second through `SandboxExchange`, in process.
+"""Matching-engine throughput, in process. Two figures:
 
-An "order event" is one thing the engine does to an order: accept it, fill it (each fill),
-modify it or cancel it. The run mixes what a busy strategy sends: marketable orders that walk
-the book, limits that rest and later fill on a tick, modifications and cancellations.
+* **sandbox end to end**: order events per second through `SandboxExchange`: validation,
+  session and margin checks, matching, and the exact accounting of every fill (position,
+  contract-note charges, margin), with an event listener attached. An "order event" is one
+  thing that happens to an order: accepted, filled (each fill), modified, cancelled.
+* **matching core**: the same kinds of events through the per-instrument `OrderBook` and the
+  depth-walking `take` alone (orders filed, crossed by ticks, filled, cancelled), without the
+  account. This is the cost of matching itself.
 
     python -m bench.bench_matching [--orders N]
 """
@@ -16,9 +20,19 @@ from decimal import Decimal
 
 from openalgo_lab.brokers.sandbox.account import Account
 from openalgo_lab.brokers.sandbox.exchange import SandboxExchange
+from openalgo_lab.brokers.sandbox.matching import Level, Liquidity, OrderBook, take
+from openalgo_lab.brokers.sandbox.orders import WorkingOrder
 from openalgo_lab.domain.calendar import MarketCalendar, MarketHours
 from openalgo_lab.domain.clock import ManualClock
-from openalgo_lab.domain.enums import Action, Exchange, InstrumentType, Interval, PriceType
+from openalgo_lab.domain.enums import (
+    Action,
+    Exchange,
+    InstrumentType,
+    Interval,
+    OrderStatus,
+    PriceType,
+    Product,
+)
 from openalgo_lab.domain.models import (
     Candle,
     Depth,
@@ -72,7 +86,7 @@ class FlatBook:
         return []
 
 
-def run(n_orders: int) -> None:
+def run_sandbox(n_orders: int) -> None:
     instruments = [
         Instrument(f"SYM{i}", Exchange.NSE, f"S{i}", InstrumentType.EQ, str(i), D("0.05"))
         for i in range(50)
@@ -114,18 +128,79 @@ def run(n_orders: int) -> None:
             clock.advance(timedelta(milliseconds=100))
             exchange.step()
     elapsed = time.perf_counter() - start
-    print(f"orders placed        {n_orders}")
-    print(f"order events         {events}")
-    print(f"elapsed              {elapsed:.3f} s")
-    print(f"order events/s       {events / elapsed:,.0f}")
-    print(f"orders/s             {n_orders / elapsed:,.0f}")
+    print("sandbox end to end (validation, margin, matching, accounting, events)")
+    print(f"  orders placed        {n_orders}")
+    print(f"  order events         {events}")
+    print(f"  elapsed              {elapsed:.3f} s")
+    print(f"  order events/s       {events / elapsed:,.0f}")
+    print(f"  orders/s             {n_orders / elapsed:,.0f}")
+
+
+def run_core(n_orders: int) -> None:
+    """Resting limits on both sides of 1000.00; every 10th order a tick sweeps the book."""
+    inst = Instrument("SYM", Exchange.NSE, "S", InstrumentType.EQ, "1", D("0.05"))
+    at = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
+    book = OrderBook()
+    orders = []
+    for i in range(n_orders):
+        action = Action.BUY if i % 2 else Action.SELL
+        offset = D("0.05") * (i % 20 + 1)
+        price = D(1000) - offset if action is Action.BUY else D(1000) + offset
+        orders.append(
+            WorkingOrder(
+                str(i),
+                inst,
+                action,
+                10,
+                PriceType.LIMIT,
+                Product.MIS,
+                price,
+                D(0),
+                OrderStatus.OPEN,
+                at,
+                at,
+            )
+        )
+    events = 0
+    start = time.perf_counter()
+    for i, order in enumerate(orders):
+        book.add(order)
+        events += 1
+        if i % 3 == 2:  # a third are cancelled
+            book.remove(order.orderid)
+            events += 1
+        if i % 10 == 9:  # a tick trades through the top of both sides
+            liquidity = Liquidity(
+                D(1000),
+                # sellers below and buyers above the resting orders: the tick crosses them
+                [Level(D(1000) - D("0.05") * k, 30) for k in range(5, 0, -1)],
+                [Level(D(1000) + D("0.05") * k, 30) for k in range(5, 0, -1)],
+            )
+            for best in (book.best_buy, book.best_sell):
+                while (top := best()) is not None:
+                    fills = take(top, liquidity, resting=True)
+                    if not fills:
+                        break
+                    for price, qty in fills:
+                        top.record_fill(qty, price, at)
+                        events += 1
+                    if top.pending_quantity:
+                        break
+                    book.remove(top.orderid)
+    elapsed = time.perf_counter() - start
+    print("matching core (OrderBook + take + fills, no accounting)")
+    print(f"  orders filed         {n_orders}")
+    print(f"  order events         {events}")
+    print(f"  elapsed              {elapsed:.3f} s")
+    print(f"  order events/s       {events / elapsed:,.0f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=50_000)
     args = parser.parse_args()
-    run(args.orders)
+    run_sandbox(args.orders)
+    run_core(args.orders * 4)
 
 
 if __name__ == "__main__":

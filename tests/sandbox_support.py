@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from openalgo_lab.brokers.sandbox.account import Account
+from openalgo_lab.brokers.sandbox.account import DEFAULT_CAPITAL, Account
 from openalgo_lab.brokers.sandbox.exchange import SandboxExchange
 from openalgo_lab.domain.calendar import IST, MarketCalendar, MarketHours
 from openalgo_lab.domain.clock import ManualClock
@@ -104,7 +104,7 @@ def make_exchange(
     start: datetime | None = None,
     *,
     hours: MarketHours = MarketHours.ALWAYS,
-    capital: Decimal = D(10_000_000),
+    capital: Decimal = DEFAULT_CAPITAL,
 ) -> tuple[SandboxExchange, BookMarket, ManualClock]:
     clock = ManualClock(start or at_ist("2026-11-25", "10:00"))
     market = BookMarket()

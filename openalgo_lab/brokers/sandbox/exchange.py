@@ -231,7 +231,7 @@ class SandboxExchange:
             order.disclosed_quantity = change.disclosed_quantity
         if not pricetype.needs_trigger and order.status is OrderStatus.TRIGGER_PENDING:
             order.move_to(OrderStatus.OPEN, now)
-        order.updated_at = now
+        order.touch(now)
         # a modified order loses its time priority, as at the exchange
         self._book(order.instrument).remove(orderid)
         self.account.reserve(orderid, reserve)
@@ -242,8 +242,8 @@ class SandboxExchange:
 
     def cancel(self, orderid: str, reason: str = "") -> Order:
         order = self._working_order(orderid)
-        order.move_to(OrderStatus.CANCELLED, self.clock.now())
         order.rejection_reason = reason
+        order.move_to(OrderStatus.CANCELLED, self.clock.now())
         self._finish(order)
         self._emit(order)
         return order.snapshot()

@@ -50,6 +50,7 @@ class WorkingOrder:
     rejection_reason: str = ""
     fill_count: int = 0
     trade_ids: list[str] = field(default_factory=list)
+    _snapshot: Order | None = field(default=None, repr=False, compare=False)
 
     @property
     def symbol(self) -> str:
@@ -89,6 +90,7 @@ class WorkingOrder:
             )
         self.status = status
         self.updated_at = at
+        self._snapshot = None
 
     def record_fill(self, quantity: int, price: Decimal, at: datetime) -> str:
         """Book a fill against this order and return its trade id."""
@@ -98,6 +100,7 @@ class WorkingOrder:
             )
         self.filled_quantity += quantity
         self.filled_value += price * quantity
+        self._snapshot = None
         self.fill_count += 1
         complete = self.filled_quantity == self.quantity
         self.move_to(OrderStatus.COMPLETE if complete else OrderStatus.PARTIALLY_FILLED, at)
@@ -105,7 +108,19 @@ class WorkingOrder:
         self.trade_ids.append(trade_id)
         return trade_id
 
+    def touch(self, at: datetime) -> None:
+        """Record a change made outside `move_to`/`record_fill` (a modification)."""
+        self.updated_at = at
+        self._snapshot = None
+
     def snapshot(self) -> Order:
+        """The immutable view of this order, built once per change: every event and every
+        caller of one state share it."""
+        if self._snapshot is None:
+            self._snapshot = self._build_snapshot()
+        return self._snapshot
+
+    def _build_snapshot(self) -> Order:
         return Order(
             orderid=self.orderid,
             symbol=self.symbol,
