@@ -260,24 +260,39 @@ class SandboxExchange:
         return cancelled, failed
 
     def close_all(self, strategy: str = "") -> list[Order]:
-        """Square off every open position with a MARKET order in its own product."""
-        placed = []
+        """Square off every open position with MARKET orders in its own product."""
+        placed: list[Order] = []
         for pos in list(self.account.open_positions()):
-            request = OrderRequest(
-                symbol=pos.instrument.symbol,
-                exchange=pos.instrument.exchange,
-                action=Action.SELL if pos.quantity > 0 else Action.BUY,
-                quantity=abs(pos.quantity),
-                pricetype=PriceType.MARKET,
-                product=pos.product,
-                strategy=strategy,
-            )
-            placed.append(self._place_exit(request))
+            placed.extend(self._exit(pos.instrument, pos.product, pos.quantity, strategy))
         return placed
 
-    def _place_exit(self, request: OrderRequest) -> Order:
-        """An exit is allowed whenever its exchange trades, square-off window included."""
-        return self.place(request)
+    def _exit(
+        self, inst: Instrument, product: Product, quantity: int, strategy: str
+    ) -> list[Order]:
+        """MARKET orders that flatten `quantity` (signed), sliced at the freeze quantity the
+        way brokers slice a large exit, so no slice is refused by the exchange."""
+        action = Action.SELL if quantity > 0 else Action.BUY
+        remaining = abs(quantity)
+        slice_max = remaining
+        if inst.freeze_qty:
+            slice_max = max(inst.freeze_qty // inst.lotsize, 1) * inst.lotsize
+        orders = []
+        while remaining:
+            qty = min(remaining, slice_max)
+            orders.append(
+                self.place(
+                    OrderRequest(
+                        symbol=inst.symbol,
+                        exchange=inst.exchange,
+                        action=action,
+                        quantity=qty,
+                        product=product,
+                        strategy=strategy,
+                    )
+                )
+            )
+            remaining -= qty
+        return orders
 
     def _working_order(self, orderid: str) -> WorkingOrder:
         order = self._orders.get(orderid)
@@ -502,20 +517,11 @@ class SandboxExchange:
         for order in list(self._working.values()):
             if order.exchange is exchange and order.product is Product.MIS:
                 self.cancel(order.orderid, "MIS order cancelled at square-off")
-        exits = []
+        exits: list[Order] = []
         for pos in list(self.account.open_positions()):
             if pos.instrument.exchange is exchange and pos.product is Product.MIS:
-                exits.append(
-                    self._place_exit(
-                        OrderRequest(
-                            symbol=pos.instrument.symbol,
-                            exchange=exchange,
-                            action=Action.SELL if pos.quantity > 0 else Action.BUY,
-                            quantity=abs(pos.quantity),
-                            product=Product.MIS,
-                            strategy=SQUAREOFF_STRATEGY,
-                        )
-                    )
+                exits.extend(
+                    self._exit(pos.instrument, Product.MIS, pos.quantity, SQUAREOFF_STRATEGY)
                 )
         return exits
 
