@@ -394,16 +394,18 @@ class SandboxExchange:
             self._file(order)
         for order in book.markets():
             self._match(order, tick, resting=False)
-        for best, levels, crossed in (
-            (book.best_buy, liquidity.asks, lambda o, p: p <= o.price),
-            (book.best_sell, liquidity.bids, lambda o, p: p >= o.price),
+        for best, levels, sign in (
+            (book.best_buy, liquidity.asks, 1),
+            (book.best_sell, liquidity.bids, -1),
         ):
-            while (order := best()) is not None:
+            # a resting buy is crossed when the best ask is at or below its limit (sign +1),
+            # a resting sell when the best bid is at or above it (sign -1)
+            while (resting := best()) is not None:
                 level = next((lv for lv in levels if lv.quantity > 0), None)
-                if level is None or not crossed(order, level.price):
+                if level is None or level.price * sign > resting.price * sign:
                     break
-                self._match(order, tick, resting=True)
-                if order.status.is_working:
+                self._match(resting, tick, resting=True)
+                if resting.status.is_working:
                     break  # the tick's liquidity is used up
 
     def _match(self, order: WorkingOrder, tick: _Tick, *, resting: bool) -> None:

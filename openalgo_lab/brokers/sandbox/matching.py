@@ -153,11 +153,10 @@ class OrderBook:
     def triggered(self, ltp: Decimal) -> list[WorkingOrder]:
         """Pop every stop whose trigger the last price has reached, oldest trigger first."""
         fired: list[WorkingOrder] = []
-        for heap, reached in (
-            (self._buy_stops, lambda key: key <= ltp),
-            (self._sell_stops, lambda key: -key >= ltp),
-        ):
-            while (top := self._top(heap)) is not None and reached(heap[0][0]):
+        # buy stops are keyed by trigger (fire when ltp >= trigger), sell stops by -trigger
+        # (fire when ltp <= trigger): in both heaps the next to fire is on top.
+        for heap, sign in ((self._buy_stops, 1), (self._sell_stops, -1)):
+            while (top := self._top(heap)) is not None and heap[0][0] <= ltp * sign:
                 heapq.heappop(heap)
                 self._entry.pop(top.orderid, None)
                 fired.append(top)
