@@ -1,0 +1,12 @@
+"""Every OpenAlgo action, registered by importing its module."""
+
+from openalgo_lab.engine.actions.registry import (
+    ACTIONS,
+    ActionContext,
+    ActionSpec,
+    Payload,
+    RateClass,
+    action,
+)
+
+__all__ = ["ACTIONS", "ActionContext", "ActionSpec", "Payload", "RateClass", "action"]

@@ -1,0 +1,137 @@
+"""The Engine: the one owner of trading state (see DESIGN.md, "one owner of trading state").
+
+Every caller (REST, webhooks, widgets, the embedded client) goes through `Engine.call`, which
+finds the action, builds its context (account, routing), runs it, and returns OpenAlgo's
+envelope with the HTTP status to answer with. Errors are mapped here, once: a domain error
+becomes its status and message; anything unexpected becomes a 500 with a generic message and a
+log entry, never a crashed server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from openalgo_lab.brokers.sandbox.broker import SandboxBroker
+from openalgo_lab.brokers.sandbox.market import MarketData, SimulatedMarket
+from openalgo_lab.domain.calendar import IST, MarketCalendar
+from openalgo_lab.domain.clock import Clock, SystemClock
+from openalgo_lab.domain.errors import NotFoundError, OpenAlgoError
+from openalgo_lab.engine.accounts import TradingAccount
+from openalgo_lab.engine.actions import ACTIONS, ActionContext, Payload
+from openalgo_lab.engine.events import EventBus
+from openalgo_lab.engine.settings import EngineSettings
+from openalgo_lab.instruments.master import MasterContract
+from openalgo_lab.instruments.sample import reference_prices, sample_master
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An action's answer: the HTTP status and OpenAlgo's JSON body."""
+
+    status: int
+    body: JSON
+
+    @property
+    def ok(self) -> bool:
+        return self.body.get("status") == "success"
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: EngineSettings | None = None,
+        *,
+        clock: Clock | None = None,
+        master: MasterContract | None = None,
+        market: MarketData | None = None,
+    ) -> None:
+        self.settings = settings or EngineSettings.from_env()
+        self.clock = clock or SystemClock()
+        self.calendar = MarketCalendar(hours=self.settings.market_hours)
+        today = self.clock.now().astimezone(IST).date()
+        self.master = master or sample_master(today)
+        self.market = market or SimulatedMarket(
+            reference_prices(), seed=self.settings.seed, calendar=self.calendar
+        )
+        self.events = EventBus()
+        self.accounts: dict[str, TradingAccount] = {}
+        for name in self.settings.accounts:
+            self.add_account(name)
+
+    @property
+    def today(self) -> date:
+        return self.clock.now().astimezone(IST).date()
+
+    # -- accounts ---------------------------------------------------------------------------
+    def add_account(self, name: str, *, analyze: bool = True) -> TradingAccount:
+        if name in self.accounts:
+            raise ValueError(f"account {name!r} exists")
+        sandbox = SandboxBroker(
+            master=self.master,
+            market=self.market,
+            clock=self.clock,
+            calendar=self.calendar,
+            capital=self.settings.capital,
+            step_interval=self.settings.step_interval,
+        )
+        account = TradingAccount(name=name, sandbox=sandbox, analyze=analyze)
+        self.accounts[name] = account
+        return account
+
+    def account(self, name: str | None = None) -> TradingAccount:
+        if name is None:
+            return next(iter(self.accounts.values()))
+        found = self.accounts.get(name)
+        if found is None:
+            raise NotFoundError(f"Account {name!r} not found")
+        return found
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        for account in self.accounts.values():
+            await account.sandbox.start()
+
+    async def stop(self) -> None:
+        for account in self.accounts.values():
+            await account.sandbox.stop()
+
+    # -- the one entry point ----------------------------------------------------------------
+    async def call(
+        self,
+        name: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        account: str | None = None,
+        idempotency_key: str = "",
+    ) -> Reply:
+        """Run OpenAlgo action `name`; never raises for anything a caller can cause."""
+        mode: str | None = None
+        try:
+            spec = ACTIONS.get(name)
+            if spec is None:
+                raise NotFoundError(f"Unknown action {name!r}")
+            acct = self.account(account)
+            mode = "analyze" if acct.analyze else None
+            ctx = ActionContext(self, acct, idempotency_key)
+            body = await spec.handler(ctx, Payload(payload or {}))
+        except OpenAlgoError as err:
+            envelope: JSON = err.to_envelope()
+            if mode:
+                envelope["mode"] = mode
+            return Reply(err.http_status, envelope)
+        except Exception:
+            log.exception("action %s failed", name)
+            envelope = {"status": "error", "message": f"Internal error in {name}; see the log"}
+            return Reply(500, envelope)
+        out: JSON = {"status": "success", **body}
+        if mode and "mode" not in out:
+            out["mode"] = mode
+        return Reply(200, out)
