@@ -28,7 +28,38 @@ _SQRT2 = math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _MIN_VOL = 1e-9
 _MAX_VOL = 20.0  # 2000 %: beyond this no quoted price is meaningful
-_erfc_ufunc = np.frompyfunc(math.erfc, 1, 1)
+# Chebyshev coefficients of erfc on [0, inf) (Numerical Recipes, 3rd ed., §6.2.2): numpy has
+# no erf, and calling math.erfc per element is several times slower on a day of seconds.
+_ERFC_CHEB = (
+    -1.3026537197817094,
+    6.4196979235649026e-1,
+    1.9476473204185836e-2,
+    -9.561514786808631e-3,
+    -9.46595344482036e-4,
+    3.66839497852761e-4,
+    4.2523324806907e-5,
+    -2.0278578112534e-5,
+    -1.624290004647e-6,
+    1.303655835580e-6,
+    1.5626441722e-8,
+    -8.5238095915e-8,
+    6.529054439e-9,
+    5.059343495e-9,
+    -9.91364156e-10,
+    -2.27365122e-10,
+    9.6467911e-11,
+    2.394038e-12,
+    -6.886027e-12,
+    8.94487e-13,
+    3.13092e-13,
+    -1.12708e-13,
+    3.81e-16,
+    7.106e-15,
+    -1.523e-15,
+    -9.4e-17,
+    1.21e-16,
+    -2.8e-17,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,11 +241,23 @@ def _check_inputs(forward: float, strike: float) -> None:
 # -- arrays: the simulated market prices a whole path at once -------------------------------
 
 
+def _erfc_nonnegative(z: FloatArray) -> FloatArray:
+    t = 2.0 / (2.0 + z)
+    ty = 4.0 * t - 2.0
+    d = np.zeros_like(z)
+    dd = np.zeros_like(z)
+    for coef in _ERFC_CHEB[:0:-1]:
+        d, dd = ty * d - dd + coef, d
+    out: FloatArray = t * np.exp(-z * z + 0.5 * (_ERFC_CHEB[0] + ty * d) - dd)
+    return out
+
+
 def norm_cdf_array(x: FloatArray) -> FloatArray:
-    """`norm_cdf` elementwise, through the very same `math.erfc`, so an array price and a
-    scalar price of the same inputs agree to the last bit."""
-    erfc = np.asarray(_erfc_ufunc(-x / _SQRT2), dtype=np.float64)
-    out: FloatArray = 0.5 * erfc
+    """`norm_cdf` elementwise (relative error below 1e-12 against `math.erfc`, far below a
+    paisa on any premium). The tail is computed directly, so N(x) + N(-x) is 1 to rounding
+    and put-call parity survives."""
+    tail = 0.5 * _erfc_nonnegative(np.abs(x) / _SQRT2)
+    out: FloatArray = np.where(x < 0.0, tail, 1.0 - tail)
     return out
 
 
@@ -234,11 +277,10 @@ def prices(
     d1 = (np.log(forward / strike) + 0.5 * safe_sd * safe_sd) / safe_sd
     d2 = d1 - safe_sd
     df = np.exp(-rate * t)
-    if is_call:
-        value = df * (forward * norm_cdf_array(d1) - strike * norm_cdf_array(d2))
-        floor = df * np.maximum(forward - strike, 0.0)
-    else:
-        value = df * (strike * norm_cdf_array(-d2) - forward * norm_cdf_array(-d1))
-        floor = df * np.maximum(strike - forward, 0.0)
+    sign = 1.0 if is_call else -1.0
+    # One call for both CDFs: on a one-minute block the per-call overhead is what costs.
+    n1, n2 = np.split(norm_cdf_array(np.concatenate((sign * d1, sign * d2))), 2)
+    value = sign * df * (forward * n1 - strike * n2)
+    floor = df * np.maximum(sign * (forward - strike), 0.0)
     out: FloatArray = np.where(live, np.maximum(value, floor), floor)
     return out

@@ -16,7 +16,8 @@ How a price comes to be, coarse to fine:
 * **Intraday bridge.** Inside the session the log-price is a Brownian bridge from that day's
   open to its close on a one-second grid. Its normals come from a counter-based generator
   (SplitMix64 of (seed, underlying, day, second)), so any stretch of seconds can be regenerated
-  on its own: we keep only the running sums at 60-second block boundaries, never the whole day.
+  on its own: a session keeps only its running sums at 60-second block boundaries, and the
+  tick path regenerates one minute at a time.
 * **Instruments.** Cash and index prices are the path snapped to the tick grid. A future is
   spot × e^(r·T) (cost of carry to the 15:30 IST expiry cut-off). An option is Black-76 on that
   forward with a smile (ATM vol + skew and curvature in standardised moneyness), floored at the
@@ -66,7 +67,9 @@ DEFAULT_ANCHOR = date(2026, 11, 24)  # reference prices are the closes before th
 OVERNIGHT_SHARE = 0.15  # share of daily variance that arrives as the opening gap
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _MIN_T_SMILE = 1.0 / (365.0 * 24.0)  # an hour: keeps moneyness finite at the expiry bell
-_FULL_DAYS_KEPT = 2  # whole-day arrays per underlying: history loops reuse them at once
+# Whole-day arrays kept after building a session, across all underlyings: a history request
+# reuses them at once; the tick path never needs them (it regenerates single blocks).
+_FULL_DAYS_KEPT = 8
 _ZERO = Decimal(0)
 _EMPTY_LEVEL = DepthLevel(_ZERO, 0, 0)
 
@@ -180,7 +183,7 @@ def _activity(key: int, seconds: I64, n: int) -> F64:
 Session = tuple[int, int]  # (open epoch seconds, length in seconds)
 
 
-class _Sessions:
+class SessionTable:
     """Calendar look-ups by day ordinal, memoised: the tick path asks millions of times."""
 
     def __init__(self, calendar: MarketCalendar) -> None:
@@ -231,7 +234,8 @@ def ordinal_of(ts: float) -> int:
     return int((ts + IST_OFFSET) // DAY_SECONDS) + _EPOCH_ORDINAL
 
 
-def _midnight_ts(ordinal: int) -> int:
+def midnight_ts(ordinal: int) -> int:
+    """Epoch seconds of 00:00 IST on the day `ordinal`: where daily and longer bars start."""
     return (ordinal - _EPOCH_ORDINAL) * DAY_SECONDS - IST_OFFSET
 
 
@@ -246,6 +250,26 @@ class _Year:
     x_end: float  # close of the last trading day on or before 31 Dec (relative)
     x_before: float  # close of the last trading day before 1 Jan (relative)
     dt: float
+
+
+class _SegmentSlots:
+    """The last few stretches regenerated for an underlying: every derivative of NIFTY asks
+    for the same seconds in turn (its new block, the day so far, the open), so a handful of
+    slots saves regenerating them for each strike."""
+
+    __slots__ = ("_items",)
+    SIZE = 4
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[tuple[int, int, int], tuple[F64, F64]] = OrderedDict()
+
+    def get(self, key: tuple[int, int, int]) -> tuple[F64, F64] | None:
+        return self._items.get(key)
+
+    def put(self, key: tuple[int, int, int], value: tuple[F64, F64]) -> None:
+        self._items[key] = value
+        if len(self._items) > self.SIZE:
+            self._items.popitem(last=False)
 
 
 @dataclass(slots=True)
@@ -266,6 +290,7 @@ class _UDay:
     w_end: float
     a_total: float
     full: tuple[F64, F64] | None = None  # the whole day, kept briefly after building
+    slots: _SegmentSlots = field(default_factory=_SegmentSlots)  # shared by the underlying
 
     def _bridge(self, seconds: I64, w: F64) -> F64:
         span = max(self.n - 1, 1)
@@ -288,6 +313,14 @@ class _UDay:
         """
         if self.full is not None:
             return self.full[0][lo:hi], self.full[1][lo:hi]
+        key = (self.ordinal, lo, hi)
+        found = self.slots.get(key)
+        if found is None:
+            found = self._regenerate(lo, hi)
+            self.slots.put(key, found)
+        return found
+
+    def _regenerate(self, lo: int, hi: int) -> tuple[F64, F64]:
         j = lo // BLOCK
         start = j * BLOCK
         z = normals(self.k_bridge, np.arange(start, hi - 1, dtype=np.int64))
@@ -308,8 +341,9 @@ class _Underlying:
         price: float,
         sigma: float,
         seed: int,
-        sessions: _Sessions,
+        sessions: SessionTable,
         anchor: date,
+        recent_full: deque[_UDay],
     ) -> None:
         exchange, symbol = key
         if not price > 0:
@@ -327,7 +361,8 @@ class _Underlying:
         self.anchor_prev = sessions.previous(exchange, anchor.toordinal())
         self._years: dict[int, _Year] = {}
         self._days: OrderedDict[int, _UDay] = OrderedDict()
-        self.recent_full: deque[_UDay] = deque()
+        self.recent_full = recent_full
+        self.slots = _SegmentSlots()
 
     # -- the daily walk -----------------------------------------------------------------
     def year(self, y: int) -> _Year:
@@ -445,6 +480,7 @@ class _Underlying:
             a_blocks=a_blocks,
             w_end=float(w[n - 1]),
             a_total=float(act[n - 1]) or 1.0,
+            slots=self.slots,
         )
         seconds = np.arange(n, dtype=np.int64)
         made.full = (made._bridge(seconds, w), act / made.a_total)
@@ -522,7 +558,9 @@ class _IDay:
     n: int
     uday: _UDay | None
     offset: int  # instrument second + offset = underlying second
-    spot_const: float  # the spot while the underlying has no session this day
+    # Log spot while the underlying has no session this day. Spots always come out of np.exp
+    # of a log level, so a close reached by any route is the same float.
+    spot_const: float
     volume_lots: float
     oi_open: float
     oi_change: float
@@ -563,6 +601,7 @@ class _Spec:
     salt: int
     days: dict[int, _IDay] = field(default_factory=dict)
     closes: dict[int, int] = field(default_factory=dict)
+    day_bars: dict[int, tuple[int, ...]] = field(default_factory=dict)  # complete days only
     block: _Block | None = None
 
 
@@ -589,12 +628,12 @@ class SimulatedMarket(MarketData):
         self.rate = rate
         self.anchor = anchor
         self.calendar = calendar or MarketCalendar()
-        self._sessions = _Sessions(self.calendar)
+        self._sessions = SessionTable(self.calendar)
         self._prices = {key: float(value) for key, value in underlyings.items()}
         self._vols = dict(volatility or {})
         self._underlyings: dict[tuple[Exchange, str], _Underlying] = {}
+        self._recent_full: deque[_UDay] = deque()
         self._specs: dict[tuple[Exchange, str], _Spec] = {}
-        self._day_bars: dict[tuple[tuple[Exchange, str], int], tuple[int, ...]] = {}
 
     # -- public -----------------------------------------------------------------------------
     def depth(self, instrument: Instrument, at: datetime) -> Depth:
@@ -739,6 +778,7 @@ class SimulatedMarket(MarketData):
                 self.seed,
                 self._sessions,
                 self.anchor,
+                self._recent_full,
             )
             self._underlyings[key] = found
         return found
@@ -785,8 +825,8 @@ class SimulatedMarket(MarketData):
         under = spec.under
         uday = under.day(ordinal)
         offset = open_ts - uday.open_ts if uday else 0
-        spot_const = math.exp(under.close_before(ordinal)) if uday is None else 0.0
-        iday = _IDay(ordinal, open_ts, n, uday, offset, spot_const, 0.0, 0.0, 0.0)
+        log_const = under.close_before(ordinal) if uday is None else 0.0
+        iday = _IDay(ordinal, open_ts, n, uday, offset, log_const, 0.0, 0.0, 0.0)
         if spec.kind is not _Kind.INDEX:
             spot0, _ = self._spot(iday, 0, 1)
             liq = self._option_liquidity(spec, spot0, np.array([float(open_ts)]))[0]
@@ -829,7 +869,7 @@ class SimulatedMarket(MarketData):
         underlying opens it shows the previous close; after it closes, its close."""
         uday = iday.uday
         if uday is None:
-            return np.full(hi - lo, iday.spot_const), np.zeros(hi - lo)
+            return np.exp(np.full(hi - lo, iday.spot_const)), np.zeros(hi - lo)
         a, b = lo + iday.offset, hi + iday.offset
         mid_lo, mid_hi = min(max(a, 0), uday.n), max(min(b, uday.n), 0)
         pre = max(min(b, 0) - a, 0)
@@ -837,14 +877,14 @@ class SimulatedMarket(MarketData):
         spots: list[F64] = []
         shares: list[F64] = []
         if pre:
-            spots.append(np.full(pre, math.exp(uday.x_prev)))
+            spots.append(np.exp(np.full(pre, uday.x_prev)))
             shares.append(np.zeros(pre))
         if mid_hi > mid_lo:
             spot, share = uday.segment(mid_lo, mid_hi)
             spots.append(spot)
             shares.append(share)
         if post:
-            spots.append(np.full(post, math.exp(uday.x_close)))
+            spots.append(np.exp(np.full(post, uday.x_close)))
             shares.append(np.ones(post))
         if len(spots) == 1:
             return spots[0], shares[0]
@@ -906,13 +946,16 @@ class SimulatedMarket(MarketData):
         if done >= b:
             return
         ticks = self._segment(spec, iday, done * BLOCK, b * BLOCK).ticks.reshape(-1, BLOCK)
-        for hi, lo in zip(ticks.max(axis=1).tolist(), ticks.min(axis=1).tolist(), strict=True):
-            _append_block(iday, hi, lo)
+        highs = np.maximum.accumulate(np.maximum(ticks.max(axis=1), iday.pre_hi[-1]))
+        lows = np.minimum.accumulate(np.minimum(ticks.min(axis=1), iday.pre_lo[-1]))
+        iday.pre_hi.extend(highs.tolist())
+        iday.pre_lo.extend(lows.tolist())
 
     def _book_shape(
         self, spec: _Spec, seg: _Seg, ext: int, lo: int, hi: int, ordinal: int
     ) -> tuple[list[int], list[int], list[list[int]]]:
-        """Spread (ticks), level spacing (ticks) and level sizes (lots) for each second."""
+        """Spread (ticks), level spacing (ticks) and level sizes (units, whole lots) for each
+        second."""
         count = hi - lo
         if spec.kind is _Kind.INDEX:
             return [0] * count, [0] * count, [[0] * (2 * LEVELS)] * count
@@ -936,11 +979,11 @@ class SimulatedMarket(MarketData):
         counters = seconds[:, None] * 16 + np.arange(2 * LEVELS, dtype=np.int64)[None, :]
         draw = uniforms(spec.salt, counters)
         deeper = 1.0 + 0.3 * (np.arange(2 * LEVELS) % LEVELS)
-        qty = np.maximum(np.floor(depth[:, None] * (0.4 + 1.2 * draw) * deeper), 1.0)
+        lots = np.maximum(np.floor(depth[:, None] * (0.4 + 1.2 * draw) * deeper), 1.0)
         return (
             spread.astype(np.int64).tolist(),
             gap.tolist(),
-            qty.astype(np.int64).tolist(),
+            (lots.astype(np.int64) * spec.lot).tolist(),
         )
 
     # -- the tick -----------------------------------------------------------------------------
@@ -971,13 +1014,21 @@ class SimulatedMarket(MarketData):
             if bid_t < 1:
                 bid_t, ask_t = 1, 1 + spread
             gap = blk.gap[k]
-            qty = blk.qty[k]
-            bids = tuple(
-                DepthLevel(td * p, qty[i] * lot) if p >= 1 else _EMPTY_LEVEL
-                for i, p in enumerate(range(bid_t, bid_t - LEVELS * gap, -gap))
-            )
+            qty = blk.qty[k]  # units, bids then asks
+            bid_prices = range(bid_t, bid_t - LEVELS * gap, -gap)
+            ask_prices = range(ask_t, ask_t + LEVELS * gap, gap)
+            # List comprehensions, not generators: this runs ten thousand times a second.
+            if bid_prices[-1] >= 1:
+                bids = tuple([DepthLevel(td * p, n) for p, n in zip(bid_prices, qty, strict=False)])
+            else:  # near the price floor: levels below one tick stay empty
+                bids = tuple(
+                    [
+                        DepthLevel(td * p, n) if p >= 1 else _EMPTY_LEVEL
+                        for p, n in zip(bid_prices, qty, strict=False)
+                    ]
+                )
             asks = tuple(
-                DepthLevel(td * (ask_t + i * gap), qty[LEVELS + i] * lot) for i in range(LEVELS)
+                [DepthLevel(td * p, n) for p, n in zip(ask_prices, qty[LEVELS:], strict=True)]
             )
             bid, ask = td * bid_t, td * ask_t
             volume = blk.lots[k] * lot
@@ -1073,9 +1124,8 @@ class SimulatedMarket(MarketData):
         hi = min(n, math.ceil(end_ts - open_ts))
         if hi <= 0:
             return None
-        key = (spec.inst.key, ordinal)
-        if hi == n and key in self._day_bars:
-            return self._day_bars[key]
+        if hi == n and ordinal in spec.day_bars:
+            return spec.day_bars[ordinal]
         iday = spec.days.get(ordinal) or self._make_iday(spec, ordinal)
         seg = self._segment(spec, iday, 0, hi)
         t = seg.ticks
@@ -1088,9 +1138,7 @@ class SimulatedMarket(MarketData):
             int(seg.oi[-1]),
         )
         if hi == n:
-            if len(self._day_bars) > 200_000:
-                self._day_bars.clear()
-            self._day_bars[key] = bar
+            spec.day_bars[ordinal] = bar
         return bar
 
     def _calendar_candles(
@@ -1099,7 +1147,7 @@ class SimulatedMarket(MarketData):
         groups: dict[int, list[tuple[int, ...]]] = {}
         for ordinal in range(ordinal_of(start_ts), ordinal_of(end_ts) + 1):
             period = period_start(date.fromordinal(ordinal), interval).toordinal()
-            if not start_ts <= _midnight_ts(period) < end_ts:
+            if not start_ts <= midnight_ts(period) < end_ts:
                 continue
             bar = self._day_bar(spec, ordinal, end_ts)
             if bar is not None:
@@ -1109,7 +1157,7 @@ class SimulatedMarket(MarketData):
         cash = spec.kind is _Kind.CASH
         return [
             Candle(
-                start=datetime.fromtimestamp(_midnight_ts(period), UTC),
+                start=datetime.fromtimestamp(midnight_ts(period), UTC),
                 open=td * bars[0][0],
                 high=td * max(b[1] for b in bars),
                 low=td * min(b[2] for b in bars),
