@@ -557,6 +557,50 @@ class SandboxExchange:
             else:
                 self.account.settle_at(pos, self.market.depth(inst, at).quote.ltp)
 
+    # -- persistence (see persist.py) --------------------------------------------------------
+    @property
+    def day(self) -> date | None:
+        return self._day
+
+    @property
+    def order_seq(self) -> int:
+        return self._ids.seq
+
+    @property
+    def squared_off(self) -> set[tuple[date, Exchange]]:
+        return set(self._squared_off)
+
+    @property
+    def settled(self) -> set[date]:
+        return set(self._settled)
+
+    def all_orders(self) -> list[WorkingOrder]:
+        return list(self._orders.values())
+
+    def restore(
+        self,
+        *,
+        day: date | None,
+        order_seq: int,
+        orders: list[WorkingOrder],
+        trades: list[Trade],
+        squared_off: set[tuple[date, Exchange]],
+        settled: set[date],
+    ) -> None:
+        """Put back a saved state (persist.load); working orders return to their books with
+        their margin reserved again."""
+        self._day = day
+        self._ids.seq = order_seq
+        self._orders = {o.orderid: o for o in orders}
+        self._working = {o.orderid: o for o in orders if o.status.is_working}
+        self._trades = list(trades)
+        self._squared_off = set(squared_off)
+        self._settled = set(settled)
+        self._books.clear()
+        for order in self._working.values():
+            self._file(order)
+            self._rereserve(order)
+
     # -- books ------------------------------------------------------------------------------
     def orders(self) -> list[Order]:
         return [o.snapshot() for o in self._orders.values()]

@@ -147,14 +147,14 @@ class OrderIds:
     """OpenAlgo-style sandbox order ids: `YYMMDD` + 8 digits, unique within a sandbox."""
 
     def __init__(self) -> None:
-        self._seq = 0
+        self.seq = 0
         self._day = (0, 0, 0)
         self._prefix = ""
 
     def next(self, at: datetime) -> str:
         """`at` is exchange (IST) time: the prefix is the exchange's trading date."""
-        self._seq += 1
+        self.seq += 1
         day = (at.year, at.month, at.day)
         if day != self._day:
             self._day, self._prefix = day, f"{at:%y%m%d}"
-        return f"{self._prefix}{self._seq:08d}"
+        return f"{self._prefix}{self.seq:08d}"
