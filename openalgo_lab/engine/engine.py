@@ -20,10 +20,14 @@ from openalgo_lab.brokers.sandbox.market import MarketData, SimulatedMarket
 from openalgo_lab.domain.calendar import IST, MarketCalendar
 from openalgo_lab.domain.clock import Clock, SystemClock
 from openalgo_lab.domain.errors import NotFoundError, OpenAlgoError
+from openalgo_lab.domain.models import OrderEvent
 from openalgo_lab.engine.accounts import TradingAccount
 from openalgo_lab.engine.actions import ACTIONS, ActionContext, Payload
 from openalgo_lab.engine.events import EventBus
+from openalgo_lab.engine.ordering import OrderRouter
+from openalgo_lab.engine.risk import RiskLimits
 from openalgo_lab.engine.settings import EngineSettings
+from openalgo_lab.engine.strategy_books import StrategyBooks
 from openalgo_lab.instruments.master import MasterContract
 from openalgo_lab.instruments.sample import reference_prices, sample_master
 
@@ -62,6 +66,16 @@ class Engine:
             reference_prices(), seed=self.settings.seed, calendar=self.calendar
         )
         self.events = EventBus()
+        self.router = OrderRouter(
+            self,
+            RiskLimits(
+                max_order_value=self.settings.max_order_value,
+                max_order_quantity=self.settings.max_order_quantity,
+            ),
+        )
+        self.strategy_books = StrategyBooks()
+        self.journal: Journal | None = None  # opened by start()
+        self.history: HistoryWriter | None = None  # opened by start()
         self.accounts: dict[str, TradingAccount] = {}
         for name in self.settings.accounts:
             self.add_account(name)
@@ -84,7 +98,31 @@ class Engine:
         )
         account = TradingAccount(name=name, sandbox=sandbox, analyze=analyze)
         self.accounts[name] = account
+        sandbox.exchange.subscribe(lambda event: self._on_order_event(account, event))
         return account
+
+    def set_analyze(self, name: str, analyze: bool) -> None:
+        self.account(name).analyze = analyze
+
+    def journal_count(self, account: str) -> int:
+        return self.journal.count(account) if self.journal is not None else 0
+
+    # -- events from the brokers ------------------------------------------------------------
+    def _on_order_event(self, account: TradingAccount, event: OrderEvent) -> None:
+        """Every order change and fill: to the bus (widgets, websockets), the strategy books,
+        the history database (batched, off this path) and the journal's transitions."""
+        order, trade = event.order, event.trade
+        self.events.publish("order", account.name, event)
+        if trade is not None:
+            self.strategy_books.record(account.name, trade)
+            self.events.publish("trade", account.name, trade)
+        if self.history is not None:
+            self.history.submit_order(OrderRow.from_order(account.name, order, account.mode))
+            self.history.submit_order_event(
+                OrderEventRow.from_event(account.name, event)
+            )
+            if trade is not None:
+                self.history.submit_trade(TradeRow.from_trade(account.name, trade, account.mode))
 
     def account(self, name: str | None = None) -> TradingAccount:
         if name is None:

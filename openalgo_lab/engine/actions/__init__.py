@@ -1,5 +1,14 @@
 """Every OpenAlgo action, registered by importing its module."""
 
+from openalgo_lab.engine.actions import (  # noqa: F401  (importing registers the actions)
+    books,
+    calendar,
+    market,
+    meta,
+    options,
+    orders,
+    symbols,
+)
 from openalgo_lab.engine.actions.registry import (
     ACTIONS,
     ActionContext,

@@ -1,0 +1,75 @@
+"""Run an engine inside this process for the Client (scripts, tests, standalone Voila).
+
+The engine lives on its own event loop in a daemon thread, so the Client's methods stay plain
+synchronous calls that work the same in a notebook (which already runs a loop), a script or a
+test, while the sandbox keeps matching in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from typing import Any
+
+from openalgo_lab.engine.engine import Engine
+
+JSON = dict[str, Any]
+CALL_TIMEOUT = 60.0
+
+
+class EmbeddedTransport:
+    def __init__(self, engine: Engine, *, account: str | None = None) -> None:
+        self.engine = engine
+        self.account = account
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="openalgo-lab-engine", daemon=True
+        )
+        self._thread.start()
+        self._run(engine.start())
+        self._closed = False
+
+    def _run(self, coro: Any) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result(CALL_TIMEOUT)
+
+    def call(self, action: str, payload: Mapping[str, Any]) -> tuple[int, JSON]:
+        if self._closed:
+            return 503, {"status": "error", "message": "The embedded engine is closed"}
+        key = str(payload.get("idempotency_key", "")) if isinstance(payload, Mapping) else ""
+        reply = self._run(
+            self.engine.call(action, payload, account=self.account, idempotency_key=key)
+        )
+        return reply.status, reply.body
+
+    def subscribe(
+        self, callback: Callable[[str, Any], None], topics: set[str] | None
+    ) -> Callable[[], None]:
+        sub = self.engine.events.subscribe(topics)
+
+        async def pump() -> None:
+            async for event in sub:
+                try:
+                    callback(event.topic, event.data)
+                except Exception:  # a bad callback must not kill the pump
+                    import logging
+
+                    logging.getLogger(__name__).exception("event callback failed")
+
+        task = asyncio.run_coroutine_threadsafe(pump(), self._loop)
+
+        def unsubscribe() -> None:
+            self.engine.events.unsubscribe(sub)
+            task.cancel()
+
+        return unsubscribe
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._run(self.engine.stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)

@@ -1,0 +1,145 @@
+"""The path of an order through the engine (DESIGN.md, "the path of an order").
+
+validated `OrderRequest` → idempotency check → risk checks → journal "accepted" (durable
+before any broker call) → the account's broker (sandbox in analyze mode, else live) →
+journal "acknowledged" or "rejected".
+
+A retried request with the same idempotency key returns the first answer instead of placing a
+second order. If the broker call fails with an unknown outcome, the journal entry stays "in
+flight" and the engine reconciles it with the broker's order book on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from openalgo_lab.domain.enums import Action, Exchange, Product
+from openalgo_lab.domain.errors import OpenAlgoError, OrderRejected
+from openalgo_lab.domain.models import OrderRequest
+from openalgo_lab.engine.accounts import TradingAccount
+from openalgo_lab.engine.risk import RiskLimits, RiskState, check_order
+
+if TYPE_CHECKING:
+    from openalgo_lab.engine.engine import Engine
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """The outcome of one placement: the order id, and whether it repeats an earlier answer."""
+
+    orderid: str
+    duplicate: bool = False
+    response: Mapping[str, Any] = field(default_factory=dict)
+
+
+class OrderRouter:
+    def __init__(self, engine: Engine, limits: RiskLimits) -> None:
+        self.engine = engine
+        self.limits = limits
+        self.killed: set[str] = set()
+        self._symbol_locks: dict[tuple[str, Exchange, str, Product], asyncio.Lock] = {}
+
+    def symbol_lock(self, account: str, request: OrderRequest) -> asyncio.Lock:
+        """One lock per (account, symbol, product): smart orders read-then-act under it."""
+        key = (account, request.exchange, request.symbol, request.product)
+        lock = self._symbol_locks.get(key)
+        if lock is None:
+            lock = self._symbol_locks[key] = asyncio.Lock()
+        return lock
+
+    async def place(
+        self,
+        account: TradingAccount,
+        request: OrderRequest,
+        *,
+        action: str,
+        idempotency_key: str = "",
+        raw: Mapping[str, Any] | None = None,
+    ) -> Placed:
+        journal = self.engine.journal
+        key = idempotency_key or uuid.uuid4().hex
+        entry_id = None
+        if journal is not None:
+            begun = journal.begin(
+                account=account.name,
+                action=action,
+                idempotency_key=key,
+                request=dict(raw) if raw is not None else _request_record(request),
+            )
+            if begun.duplicate:
+                previous = begun.previous_response or {}
+                if begun.previous_status == "rejected":
+                    raise OrderRejected(str(previous.get("message", "rejected earlier")))
+                return Placed(str(previous.get("orderid", "")), True, previous)
+            entry_id = begun.entry_id
+        try:
+            await self._check_risk(account, request)
+            order = await account.order_broker.place_order(_with_tag(request, key))
+        except OpenAlgoError as err:
+            if journal is not None and entry_id is not None:
+                journal.reject(entry_id, reason=err.message, response=err.to_envelope())
+            raise
+        if journal is not None and entry_id is not None:
+            journal.acknowledge(
+                entry_id, orderid=order.orderid, response={"orderid": order.orderid}
+            )
+        return Placed(order.orderid)
+
+    async def _check_risk(self, account: TradingAccount, request: OrderRequest) -> None:
+        broker = account.order_broker
+        price = request.price
+        if price <= 0:
+            price = request.trigger_price
+        if price <= 0:
+            quote = await broker.quote(request.exchange, request.symbol)
+            price = quote.ask if request.action is Action.BUY and quote.ask > 0 else quote.ltp
+        state = RiskState()
+        if (
+            self.limits.max_position_quantity is not None
+            or self.limits.max_daily_loss is not None
+            or self.limits.max_daily_loss_per_strategy
+        ):
+            state = await self._risk_state(account, request)
+        check_order(self.limits, request, price, state, killed=account.name in self.killed)
+
+    async def _risk_state(self, account: TradingAccount, request: OrderRequest) -> RiskState:
+        broker = account.order_broker
+        positions = await broker.positions()
+        qty = next(
+            (
+                p.quantity
+                for p in positions
+                if p.symbol == request.symbol
+                and p.exchange is request.exchange
+                and p.product is request.product
+            ),
+            0,
+        )
+        funds = await broker.funds()
+        charges_today = sum((t.charges for t in await broker.trades()), Decimal(0))
+        day = funds.m2mrealized + funds.m2munrealized - charges_today
+        strategy_pnl = self.engine.strategy_books.realized_today(account.name, request.strategy)
+        return RiskState(qty, day, strategy_pnl)
+
+
+def _with_tag(request: OrderRequest, key: str) -> OrderRequest:
+    return request if request.tag else replace(request, tag=key[:40])
+
+
+def _request_record(request: OrderRequest) -> dict[str, Any]:
+    return {
+        "symbol": request.symbol,
+        "exchange": request.exchange.value,
+        "action": request.action.value,
+        "quantity": request.quantity,
+        "pricetype": request.pricetype.value,
+        "product": request.product.value,
+        "price": str(request.price),
+        "trigger_price": str(request.trigger_price),
+        "strategy": request.strategy,
+    }
