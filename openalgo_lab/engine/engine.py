@@ -104,6 +104,30 @@ class Engine:
     def set_analyze(self, name: str, analyze: bool) -> None:
         self.account(name).analyze = analyze
 
+    async def kill(
+        self,
+        name: str,
+        *,
+        enabled: bool = True,
+        cancel_orders: bool = True,
+        close_positions: bool = True,
+    ) -> dict[str, Any]:
+        """The kill switch: block new orders of an account and optionally cancel its working
+        orders and close its positions. `enabled=False` lifts the block."""
+        account = self.account(name)
+        if not enabled:
+            self.router.killed.discard(name)
+            return {"enabled": False}
+        self.router.killed.add(name)
+        cancelled: list[str] = []
+        closed = 0
+        broker = account.order_broker
+        if cancel_orders:
+            cancelled, _ = await broker.cancel_all_orders()
+        if close_positions:
+            closed = len(await broker.close_all_positions())
+        return {"enabled": True, "cancelled_orders": cancelled, "exit_orders": closed}
+
     def journal_count(self, account: str) -> int:
         return self.journal.count(account) if self.journal is not None else 0
 
@@ -118,9 +142,7 @@ class Engine:
             self.events.publish("trade", account.name, trade)
         if self.history is not None:
             self.history.submit_order(OrderRow.from_order(account.name, order, account.mode))
-            self.history.submit_order_event(
-                OrderEventRow.from_event(account.name, event)
-            )
+            self.history.submit_order_event(OrderEventRow.from_event(account.name, event))
             if trade is not None:
                 self.history.submit_trade(TradeRow.from_trade(account.name, trade, account.mode))
 

@@ -19,8 +19,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from openalgo_lab.domain.enums import Action, Exchange, Product
-from openalgo_lab.domain.errors import OpenAlgoError, OrderRejected
+from openalgo_lab.domain.errors import OpenAlgoError, OrderRejected, ValidationError
 from openalgo_lab.domain.models import OrderRequest
+from openalgo_lab.domain.validation import check_order_against_instrument
 from openalgo_lab.engine.accounts import TradingAccount
 from openalgo_lab.engine.risk import RiskLimits, RiskState, check_order
 
@@ -78,6 +79,7 @@ class OrderRouter:
                 return Placed(str(previous.get("orderid", "")), True, previous)
             entry_id = begun.entry_id
         try:
+            self._check_instrument(request)
             await self._check_risk(account, request)
             order = await account.order_broker.place_order(_with_tag(request, key))
         except OpenAlgoError as err:
@@ -89,6 +91,13 @@ class OrderRouter:
                 entry_id, orderid=order.orderid, response={"orderid": order.orderid}
             )
         return Placed(order.orderid)
+
+    def _check_instrument(self, request: OrderRequest) -> None:
+        """Master-contract rules (symbol, ticks, lots, products) before risk and the broker."""
+        inst = self.engine.master.find(request.exchange, request.symbol)
+        if inst is None:
+            raise ValidationError("symbol", f"{request.symbol} not found on {request.exchange}")
+        check_order_against_instrument(request, inst)
 
     async def _check_risk(self, account: TradingAccount, request: OrderRequest) -> None:
         broker = account.order_broker

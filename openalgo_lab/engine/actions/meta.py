@@ -89,3 +89,15 @@ async def margin(ctx: ActionContext, p: Payload) -> JSON:
             "exposure_margin": 0.0,
         }
     }
+
+
+@action("killswitch", trading=True)
+async def killswitch(ctx: ActionContext, p: Payload) -> JSON:
+    """Block (or unblock) new orders; optionally cancel all orders and close all positions."""
+    data = await ctx.engine.kill(
+        ctx.account.name,
+        enabled=p.boolean("enabled", default=True),
+        cancel_orders=p.boolean("cancel_orders", default=True),
+        close_positions=p.boolean("close_positions", default=True),
+    )
+    return {"data": data}
