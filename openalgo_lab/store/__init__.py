@@ -1,0 +1,1 @@
+"""Persistence: the state database (SQLAlchemy, migrations, journal) and DuckDB history."""
