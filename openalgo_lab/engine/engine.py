@@ -9,12 +9,15 @@ log entry, never a crashed server.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from openalgo_lab.brokers.sandbox import persist
 from openalgo_lab.brokers.sandbox.broker import SandboxBroker
 from openalgo_lab.brokers.sandbox.market import MarketData, SimulatedMarket
 from openalgo_lab.domain.calendar import IST, MarketCalendar
@@ -30,8 +33,17 @@ from openalgo_lab.engine.settings import EngineSettings
 from openalgo_lab.engine.strategy_books import StrategyBooks
 from openalgo_lab.instruments.master import MasterContract
 from openalgo_lab.instruments.sample import reference_prices, sample_master
+from openalgo_lab.store.lock import DataDirLock
+from openalgo_lab.store.state import StateStore
+from openalgo_lab.store.state_journal import Journal
+
+if TYPE_CHECKING:
+    from openalgo_lab.store.history import HistoryStore, HistoryWriter
 
 log = logging.getLogger(__name__)
+
+SNAPSHOT_INTERVAL = 1.0  # seconds between saves of a changed sandbox
+SNAPSHOT_KEY = "sandbox:{}"
 
 JSON = dict[str, Any]
 
@@ -76,7 +88,12 @@ class Engine:
         self.strategy_books = StrategyBooks()
         self.journal: Journal | None = None  # opened by start()
         self.history: HistoryWriter | None = None  # opened by start()
+        self.history_store: HistoryStore | None = None
+        self.state: StateStore | None = None  # opened by start()
         self.accounts: dict[str, TradingAccount] = {}
+        self._lock: DataDirLock | None = None
+        self._dirty: set[str] = set()
+        self._saver: asyncio.Task[None] | None = None
         for name in self.settings.accounts:
             self.add_account(name)
 
@@ -136,15 +153,16 @@ class Engine:
         """Every order change and fill: to the bus (widgets, websockets), the strategy books,
         the history database (batched, off this path) and the journal's transitions."""
         order, trade = event.order, event.trade
+        self._dirty.add(account.name)
         self.events.publish("order", account.name, event)
+        if self.journal is not None and order.tag:
+            with contextlib.suppress(Exception):  # an order placed outside the router
+                self.journal.transition(order.orderid, order.status.value, account=account.name)
         if trade is not None:
             self.strategy_books.record(account.name, trade)
             self.events.publish("trade", account.name, trade)
         if self.history is not None:
-            self.history.submit_order(OrderRow.from_order(account.name, order, account.mode))
-            self.history.submit_order_event(OrderEventRow.from_event(account.name, event))
-            if trade is not None:
-                self.history.submit_trade(TradeRow.from_trade(account.name, trade, account.mode))
+            self._record_history(account, event)
 
     def account(self, name: str | None = None) -> TradingAccount:
         if name is None:
@@ -155,13 +173,136 @@ class Engine:
         return found
 
     # -- lifecycle --------------------------------------------------------------------------
-    async def start(self) -> None:
-        for account in self.accounts.values():
-            await account.sandbox.start()
+    async def start(self, *, background: bool = True) -> None:
+        """Open the data directory (one engine per directory), the state database and the
+        journal; restore the sandboxes; reconcile orders left in flight; then start matching
+        (unless `background=False`, for tools that drive the clock themselves)."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = DataDirLock(self.settings.lock_path).acquire()
+        try:
+            self.state = StateStore(self.settings.state_url)
+            self.state.migrate()
+            self.journal = Journal(self.state)
+            self._restore_sandboxes()
+            await self.reconcile()
+            self._open_history()
+        except BaseException:
+            self._close_stores()
+            raise
+        if background:
+            for account in self.accounts.values():
+                await account.sandbox.start()
+            self._saver = asyncio.create_task(self._save_loop(), name="sandbox-snapshots")
 
     async def stop(self) -> None:
+        if self._saver is not None:
+            self._saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._saver
+            self._saver = None
         for account in self.accounts.values():
             await account.sandbox.stop()
+        if self.state is not None:
+            self.save_sandboxes(force=True)
+        self._close_stores()
+
+    def _close_stores(self) -> None:
+        if self.history is not None:
+            self.history.stop()
+            self.history = None
+        if self.history_store is not None:
+            self.history_store.close()
+            self.history_store = None
+        if self.state is not None:
+            self.state.close()
+            self.state = None
+        self.journal = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _restore_sandboxes(self) -> None:
+        assert self.state is not None
+        for account in self.accounts.values():
+            saved = self.state.get_setting(SNAPSHOT_KEY.format(account.name))
+            if saved:
+                persist.load(account.sandbox.exchange, saved)
+
+    def save_sandboxes(self, *, force: bool = False) -> None:
+        """Write the snapshot of every sandbox that changed since the last save."""
+        if self.state is None:
+            return
+        names = set(self.accounts) if force else set(self._dirty)
+        self._dirty -= names
+        for name in names:
+            snapshot = persist.dump(self.accounts[name].sandbox.exchange)
+            self.state.set_setting(SNAPSHOT_KEY.format(name), snapshot)
+
+    async def _save_loop(self) -> None:
+        while True:
+            await asyncio.sleep(SNAPSHOT_INTERVAL)
+            try:
+                self.save_sandboxes()
+            except Exception:
+                log.exception("saving sandbox snapshots failed")
+
+    async def reconcile(self) -> list[str]:
+        """Settle journal entries left "accepted" by a stop between the journal and the
+        broker's answer: an order the broker has (found by its tag) is acknowledged; one it
+        never received is marked rejected, so a retry with the same key says so instead of
+        ordering twice. Returns a line per entry settled."""
+        assert self.journal is not None
+        report: list[str] = []
+        for record in self.journal.in_flight():
+            account = self.accounts.get(record.account)
+            if account is None:
+                continue
+            tag = record.idempotency_key[:40]
+            orders = await account.order_broker.orders()
+            match = next((o for o in orders if o.tag == tag), None)
+            if match is not None:
+                self.journal.acknowledge(
+                    record.entry_id, orderid=match.orderid, response={"orderid": match.orderid}
+                )
+                report.append(f"{record.idempotency_key}: found at the broker as {match.orderid}")
+            else:
+                reason = "not placed: the engine stopped before the broker received the order"
+                self.journal.reject(
+                    record.entry_id,
+                    reason=reason,
+                    response={"status": "error", "message": reason},
+                )
+                report.append(f"{record.idempotency_key}: {reason}")
+        for line in report:
+            log.warning("reconciled journal entry %s", line)
+        return report
+
+    def _open_history(self) -> None:
+        """The history database (DuckDB), written in batches off the request path."""
+        from openalgo_lab.store.history import HistoryStore, HistoryWriter
+
+        self.history_store = HistoryStore(self.settings.history_path)
+        self.history = HistoryWriter(self.history_store)
+        self.history.start()
+
+    def _record_history(self, account: TradingAccount, event: OrderEvent) -> None:
+        from openalgo_lab.store.history_rows import OrderEventRow, OrderRow, TradeRow
+
+        assert self.history is not None
+        order, trade = event.order, event.trade
+        self.history.submit_order(OrderRow.from_order(account.name, order, account.mode))
+        self.history.submit_order_event(
+            OrderEventRow(
+                account=account.name,
+                orderid=order.orderid,
+                status=order.status.value,
+                filled_quantity=order.filled_quantity,
+                ts=order.updated_at,
+                detail=f"trade {trade.tradeid}" if trade is not None else order.rejection_reason,
+            )
+        )
+        if trade is not None:
+            self.history.submit_trade(TradeRow.from_trade(account.name, trade, account.mode))
 
     # -- the one entry point ----------------------------------------------------------------
     async def call(

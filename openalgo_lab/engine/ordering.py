@@ -27,6 +27,11 @@ from openalgo_lab.engine.risk import RiskLimits, RiskState, check_order
 
 if TYPE_CHECKING:
     from openalgo_lab.engine.engine import Engine
+    from openalgo_lab.store.state_journal import JournalBegin
+
+
+class RequestInProgress(OpenAlgoError):
+    http_status = 409
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +78,7 @@ class OrderRouter:
                 request=dict(raw) if raw is not None else _request_record(request),
             )
             if begun.duplicate:
-                previous = begun.previous_response or {}
-                if begun.previous_status == "rejected":
-                    raise OrderRejected(str(previous.get("message", "rejected earlier")))
-                return Placed(str(previous.get("orderid", "")), True, previous)
+                return self._repeat(begun)
             entry_id = begun.entry_id
         try:
             self._check_instrument(request)
@@ -91,6 +93,20 @@ class OrderRouter:
                 entry_id, orderid=order.orderid, response={"orderid": order.orderid}
             )
         return Placed(order.orderid)
+
+    @staticmethod
+    def _repeat(begun: JournalBegin) -> Placed:
+        """A retry of a request the journal has seen: repeat its answer, place nothing."""
+        if not begun.request_matches:
+            raise ValidationError("idempotency_key", "was already used for a different request")
+        previous = begun.previous_response or {}
+        if begun.previous_status == "accepted":
+            raise RequestInProgress(
+                "A request with this idempotency key is still in progress; retry shortly"
+            )
+        if begun.previous_status == "rejected":
+            raise OrderRejected(str(previous.get("message", "rejected earlier")))
+        return Placed(str(previous.get("orderid", "")), True, previous)
 
     def _check_instrument(self, request: OrderRequest) -> None:
         """Master-contract rules (symbol, ticks, lots, products) before risk and the broker."""
