@@ -40,6 +40,7 @@ class PositionState:
     buy_value: Decimal = ZERO
     sell_value: Decimal = ZERO
     margin: Decimal = ZERO  # margin this position blocks now
+    strategy: str = ""  # the strategy of the last order that opened or added to it
 
     @property
     def average_price(self) -> Decimal:
@@ -192,6 +193,7 @@ class Account:
         price: Decimal,
         trade_day: date,
         underlying_price: Decimal | None,
+        strategy: str = "",
     ) -> Charges:
         """Book one fill: position, realised P&L, charges, margin. Returns the fill's charges."""
         self.roll_to(trade_day)
@@ -202,7 +204,10 @@ class Account:
             pnl = self._sell_delivery(instrument, quantity, price)
         else:
             pos = self.position(instrument, product)
+            before = abs(pos.quantity)
             pnl = pos.apply(action, quantity, price)
+            if abs(pos.quantity) > before or (pos.quantity and before == 0):
+                pos.strategy = strategy
             self._remargin(pos, underlying_price)
         self.realized_total += pnl
         self.realized_today += pnl

@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from openalgo_lab.brokers.sandbox.market import MarketData
 
 Listener = Callable[[OrderEvent], None]
-SQUAREOFF_STRATEGY = "SQUAREOFF"
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +262,9 @@ class SandboxExchange:
         """Square off every open position with MARKET orders in its own product."""
         placed: list[Order] = []
         for pos in list(self.account.open_positions()):
-            placed.extend(self._exit(pos.instrument, pos.product, pos.quantity, strategy))
+            placed.extend(
+                self._exit(pos.instrument, pos.product, pos.quantity, strategy or pos.strategy)
+            )
         return placed
 
     def _exit(
@@ -447,6 +448,7 @@ class SandboxExchange:
             price,
             now.astimezone(IST).date(),
             self._underlying_price(inst),
+            order.strategy,
         )
         trade = Trade(
             tradeid=trade_id,
@@ -522,9 +524,7 @@ class SandboxExchange:
         exits: list[Order] = []
         for pos in list(self.account.open_positions()):
             if pos.instrument.exchange is exchange and pos.product is Product.MIS:
-                exits.extend(
-                    self._exit(pos.instrument, Product.MIS, pos.quantity, SQUAREOFF_STRATEGY)
-                )
+                exits.extend(self._exit(pos.instrument, Product.MIS, pos.quantity, pos.strategy))
         return exits
 
     def _settle_expiries(self, day: date) -> None:

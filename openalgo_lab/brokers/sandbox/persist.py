@@ -69,6 +69,8 @@ def load(ex: SandboxExchange, data: JSON) -> None:
     acct.charges_total = Decimal(a["charges_total"])
     acct.realized_today = Decimal(a["realized_today"])
     for p in data["positions"]:
+        if not p["quantity"] and not _known(ex, p):
+            continue  # a closed position in a contract that has since expired
         inst = _instrument(ex, p["exchange"], p["symbol"])
         product = Product(p["product"])
         acct.positions[(inst.exchange, inst.symbol, product)] = PositionState(
@@ -82,11 +84,14 @@ def load(ex: SandboxExchange, data: JSON) -> None:
             buy_value=Decimal(p["buy_value"]),
             sell_value=Decimal(p["sell_value"]),
             margin=Decimal(p["margin"]),
+            strategy=p.get("strategy", ""),
         )
     for h in data["holdings"]:
         inst = _instrument(ex, h["exchange"], h["symbol"])
         acct.holdings[inst.key] = HoldingState(inst, h["quantity"], Decimal(h["cost"]))
-    trades = [_restore_trade(t) for t in data["trades"]]
+    # Orders and fills of a past day in contracts that have since expired are history only
+    # (the day rolls over on the next step); working orders and open positions must resolve.
+    trades = [_restore_trade(t) for t in data["trades"] if _known(ex, t)]
     if acct.trading_day is not None:
         acct.note = ContractNote(acct.trading_day, acct.rates)
         for t in trades:
@@ -98,7 +103,11 @@ def load(ex: SandboxExchange, data: JSON) -> None:
                 t.quantity,
                 t.price,
             )
-    orders = [_restore_order(ex, o) for o in data["orders"]]
+    orders = [
+        _restore_order(ex, o)
+        for o in data["orders"]
+        if _known(ex, o) or OrderStatus(o["status"]).is_working
+    ]
     ex.restore(
         day=_date(data["day"]),
         order_seq=int(data["order_seq"]),
@@ -111,6 +120,10 @@ def load(ex: SandboxExchange, data: JSON) -> None:
 
 def _date(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
+
+
+def _known(ex: SandboxExchange, row: JSON) -> bool:
+    return ex.master.find(Exchange(row["exchange"]), row["symbol"]) is not None
 
 
 def _instrument(ex: SandboxExchange, exchange: str, symbol: str) -> Instrument:
@@ -133,6 +146,7 @@ def _position(p: PositionState) -> JSON:
         "buy_value": str(p.buy_value),
         "sell_value": str(p.sell_value),
         "margin": str(p.margin),
+        "strategy": p.strategy,
     }
 
 

@@ -1,0 +1,150 @@
+"""The `openalgo-lab` command.
+
+    openalgo-lab demo [--days N] [--seed S]       seed paper-trading history through the engine
+    openalgo-lab instruments search QUERY [-e EXCHANGE] [-n LIMIT]
+    openalgo-lab accounts                         accounts, mode and funds
+    openalgo-lab journal [--in-flight] [-n LIMIT] recent and in-flight orders from the journal
+
+The data directory is `OPENALGO_LAB_DATA_DIR` (or `--data-dir`), as for the engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from openalgo_lab.domain.enums import Exchange
+from openalgo_lab.domain.errors import OpenAlgoError
+from openalgo_lab.engine.settings import EngineSettings, SettingsError
+
+
+def _settings(args: argparse.Namespace) -> EngineSettings:
+    overrides: dict[str, object] = {}
+    if args.data_dir:
+        overrides["data_dir"] = Path(args.data_dir).expanduser()
+    return EngineSettings.from_env(**overrides)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from openalgo_lab.demo import run_demo
+
+    settings = _settings(args)
+    with tqdm(total=args.days, desc="seeding paper trades", unit="day") as bar:
+        report = run_demo(
+            settings.data_dir, days=args.days, seed=args.seed, progress=lambda _: bar.update()
+        )
+    first, last = report.days[0], report.days[-1]
+    print(
+        f"{report.orders} orders, {report.trades} fills over {len(report.days)} trading days "
+        f"({first} to {last}) in {settings.data_dir}"
+    )
+    if report.errors:
+        print(f"{len(report.errors)} requests were refused, e.g.: {report.errors[0]}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from openalgo_lab.instruments.sample import sample_master
+
+    exchange = Exchange(args.exchange.upper()) if args.exchange else None
+    for inst in sample_master().search(args.query, exchange=exchange, limit=args.limit):
+        expiry = inst.expiry_str or "-"
+        print(
+            f"{inst.exchange.value:<10} {inst.symbol:<28} {inst.instrumenttype.value:<5} "
+            f"lot {inst.lotsize:<5} tick {inst.tick_size:<5} {expiry:<10} {inst.name}"
+        )
+    return 0
+
+
+def _with_engine(args: argparse.Namespace, work: object) -> int:
+    from openalgo_lab.engine.engine import Engine
+
+    async def run() -> int:
+        engine = Engine(_settings(args))
+        await engine.start(background=False)
+        try:
+            return await work(engine)  # type: ignore[operator, no-any-return]
+        finally:
+            await engine.stop()
+
+    return asyncio.run(run())
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    async def show(engine: object) -> int:
+        from openalgo_lab.engine.engine import Engine
+
+        assert isinstance(engine, Engine)
+        for name, account in engine.accounts.items():
+            funds = (await engine.call("funds", {}, account=name)).body.get("data", {})
+            print(
+                f"{name:<12} {account.mode:<8} broker {account.broker_name:<8} "
+                f"available ₹{funds.get('availablecash', 0):,.2f} "
+                f"used ₹{funds.get('utiliseddebits', 0):,.2f}"
+            )
+        return 0
+
+    return _with_engine(args, show)
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    async def show(engine: object) -> int:
+        from openalgo_lab.engine.engine import Engine
+
+        assert isinstance(engine, Engine) and engine.journal is not None
+        records = (
+            engine.journal.in_flight() if args.in_flight else engine.journal.recent(args.limit)
+        )
+        if not records:
+            print("no in-flight orders" if args.in_flight else "the journal is empty")
+        for r in records:
+            print(
+                f"{r.created_at:%Y-%m-%d %H:%M:%S} {r.account:<10} {r.action:<16} "
+                f"{r.status:<12} {r.orderid or '-':<16} {r.idempotency_key[:24]:<24} "
+                f"{r.reason}"
+            )
+        return 0
+
+    return _with_engine(args, show)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="openalgo-lab", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", help="data directory (default: OPENALGO_LAB_DATA_DIR)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="seed paper-trading history through the engine")
+    demo.add_argument("--days", type=int, default=5, choices=range(1, 31), metavar="1..30")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=cmd_demo)
+    inst = sub.add_parser("instruments", help="the master contract")
+    inst_sub = inst.add_subparsers(dest="instruments_command", required=True)
+    search = inst_sub.add_parser("search", help="search symbols and names")
+    search.add_argument("query")
+    search.add_argument("-e", "--exchange", choices=[e.value for e in Exchange], type=str.upper)
+    search.add_argument("-n", "--limit", type=int, default=20)
+    search.set_defaults(func=cmd_search)
+    accounts = sub.add_parser("accounts", help="accounts, mode and funds")
+    accounts.set_defaults(func=cmd_accounts)
+    journal = sub.add_parser("journal", help="recent and in-flight orders")
+    journal.add_argument("--in-flight", action="store_true")
+    journal.add_argument("-n", "--limit", type=int, default=20)
+    journal.set_defaults(func=cmd_journal)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (OpenAlgoError, SettingsError) as err:
+        print(f"openalgo-lab: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

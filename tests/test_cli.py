@@ -1,0 +1,41 @@
+"""The `openalgo-lab` command: demo seeding through the engine, search, accounts, journal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from openalgo_lab.cli import main
+
+
+def test_demo_seeds_history_through_the_engine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--data-dir", str(tmp_path), "demo", "--days", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "fills over 2 trading days" in out
+    with duckdb.connect(str(tmp_path / "history.duckdb"), read_only=True) as db:
+        rows = db.sql("select strategy, count(*) from trades group by 1 order by 1").fetchall()
+    strategies = {name for name, _ in rows}
+    assert {"orb", "straddle", "swing"} <= strategies  # square-offs keep their strategy
+    assert main(["--data-dir", str(tmp_path), "journal", "-n", "5"]) == 0
+    assert "acknowledged" in capsys.readouterr().out
+    assert main(["--data-dir", str(tmp_path), "journal", "--in-flight"]) == 0
+    assert "no in-flight orders" in capsys.readouterr().out
+    assert main(["--data-dir", str(tmp_path), "accounts"]) == 0
+    assert "default" in capsys.readouterr().out
+
+
+def test_instrument_search(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["instruments", "search", "reliance", "-e", "nse", "-n", "3"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "RELIANCE" in first and "NSE" in first
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--days", "0"])
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
