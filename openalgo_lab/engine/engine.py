@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from openalgo_lab.brokers.sandbox import persist
@@ -26,6 +26,7 @@ from openalgo_lab.domain.errors import NotFoundError, OpenAlgoError
 from openalgo_lab.domain.models import OrderEvent
 from openalgo_lab.engine.accounts import TradingAccount
 from openalgo_lab.engine.actions import ACTIONS, ActionContext, Payload
+from openalgo_lab.engine.batching import BatchThread
 from openalgo_lab.engine.events import EventBus
 from openalgo_lab.engine.ordering import OrderRouter
 from openalgo_lab.engine.risk import RiskLimits
@@ -94,6 +95,7 @@ class Engine:
         self._lock: DataDirLock | None = None
         self._dirty: set[str] = set()
         self._saver: asyncio.Task[None] | None = None
+        self._transitions: BatchThread[tuple[int, str, str, datetime]] | None = None
         for name in self.settings.accounts:
             self.add_account(name)
 
@@ -155,9 +157,11 @@ class Engine:
         order, trade = event.order, event.trade
         self._dirty.add(account.name)
         self.events.publish("order", account.name, event)
-        if self.journal is not None and order.tag:
-            with contextlib.suppress(Exception):  # an order placed outside the router
-                self.journal.transition(order.orderid, order.status.value, account=account.name)
+        if self._transitions is not None and order.tag:
+            entry = self.router.entries_by_tag.get(order.tag)
+            if entry is not None:
+                detail = f"trade {trade.quantity} @ {trade.price}" if trade else order.orderid
+                self._transitions.submit((entry, order.status.value, detail, order.updated_at))
         if trade is not None:
             self.strategy_books.record(account.name, trade)
             self.events.publish("trade", account.name, trade)
@@ -183,6 +187,8 @@ class Engine:
             self.state = StateStore(self.settings.state_url)
             self.state.migrate()
             self.journal = Journal(self.state)
+            self._transitions = BatchThread(self.journal.transitions, name="journal-transitions")
+            self._transitions.start()
             self._restore_sandboxes()
             await self.reconcile()
             self._open_history()
@@ -207,6 +213,9 @@ class Engine:
         self._close_stores()
 
     def _close_stores(self) -> None:
+        if self._transitions is not None:
+            self._transitions.stop()
+            self._transitions = None
         if self.history is not None:
             self.history.stop()
             self.history = None

@@ -48,6 +48,9 @@ class OrderRouter:
         self.engine = engine
         self.limits = limits
         self.killed: set[str] = set()
+        # journal entry of each order, by the tag the order carries (its idempotency key):
+        # lets the engine file an order's later states under its entry, off the order path
+        self.entries_by_tag: dict[str, int] = {}
         self._symbol_locks: dict[tuple[str, Exchange, str, Product], asyncio.Lock] = {}
 
     def symbol_lock(self, account: str, request: OrderRequest) -> asyncio.Lock:
@@ -80,6 +83,7 @@ class OrderRouter:
             if begun.duplicate:
                 return self._repeat(begun)
             entry_id = begun.entry_id
+            self.entries_by_tag[key[:40]] = entry_id
         try:
             self._check_instrument(request)
             await self._check_risk(account, request)

@@ -19,6 +19,7 @@ Reads always use Core.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -140,7 +141,9 @@ def strip_secrets(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_secret_name(key: object) -> bool:
+    """Cached: the same few field names arrive on every order."""
     name = str(key).lower().replace("_", "").replace("-", "")
     return name in _SECRET_NAMES or any(part in name for part in _SECRET_PARTS)
 
@@ -222,6 +225,17 @@ class Journal:
         entry_id = entry if isinstance(entry, int) else self._entry_for_orderid(entry, account)
         if not self._writer.move(entry_id, status, detail, utcnow()):
             raise NotFoundError(f"journal entry {entry_id} not found")
+
+    def transitions(self, rows: Sequence[tuple[int, str, str, datetime]]) -> None:
+        """Append many later states, (entry id, status, detail, instant), in one transaction.
+
+        The engine batches order events here from a background thread, so fills never wait for
+        the database; the durable points of the order path stay `begin` and `acknowledge`.
+        The entry's own status is left alone: it is the journal's verdict (accepted,
+        acknowledged, rejected), and events can arrive before the acknowledgement does.
+        """
+        if rows:
+            self._writer.move_many(rows)
 
     # -- reading -------------------------------------------------------------------------------
     def in_flight(self, account: str | None = None) -> list[JournalRecord]:
@@ -326,6 +340,8 @@ class _Writer(Protocol):
 
     def move(self, entry_id: int, status: str, detail: str, now: datetime) -> bool: ...
 
+    def move_many(self, rows: Sequence[tuple[int, str, str, datetime]]) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -383,6 +399,10 @@ class _CoreWriter:
                 return False
             conn.execute(_INSERT_TRANSITION, _transition(entry_id, status, detail, now))
         return True
+
+    def move_many(self, rows: Sequence[tuple[int, str, str, datetime]]) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(_INSERT_TRANSITION, [_transition(e, s, d, at) for e, s, d, at in rows])
 
     def move(self, entry_id: int, status: str, detail: str, now: datetime) -> bool:
         with self._engine.begin() as conn:
@@ -448,6 +468,16 @@ class _SqliteWriter:
     def move(self, entry_id: int, status: str, detail: str, now: datetime) -> bool:
         at = _sqlite_instant(now)
         return self._update(_SQLITE_MOVE, (status, at, entry_id), (entry_id, status, detail, at))
+
+    def move_many(self, rows: Sequence[tuple[int, str, str, datetime]]) -> None:
+        stamped = [(e, s, d, _sqlite_instant(at)) for e, s, d, at in rows]
+        with self._lock:
+            try:
+                self._conn.executemany(_SQLITE_INSERT_TRANSITION, stamped)
+                self._conn.commit()
+            except BaseException:
+                self._conn.rollback()
+                raise
 
     def _update(self, statement: str, values: tuple[Any, ...], transition: tuple[Any, ...]) -> bool:
         with self._lock:
