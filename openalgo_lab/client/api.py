@@ -25,7 +25,9 @@ class Transport(Protocol):
         """Run one OpenAlgo action; returns the HTTP-like status and the JSON body."""
         ...
 
-    def subscribe(self, callback: Callable[[str, Any], None], topics: set[str] | None) -> Callable[[], None]:
+    def subscribe(
+        self, callback: Callable[[str, Any], None], topics: set[str] | None
+    ) -> Callable[[], None]:
         """Call `callback(topic, data)` for engine events; returns an unsubscribe function."""
         ...
 
