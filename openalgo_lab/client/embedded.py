@@ -8,6 +8,7 @@ test, while the sandbox keeps matching in the background.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -28,8 +29,10 @@ class EmbeddedTransport:
             target=self._loop.run_forever, name="openalgo-lab-engine", daemon=True
         )
         self._thread.start()
-        self._run(engine.start())
         self._closed = False
+        self._run(engine.start())
+        # a notebook rarely calls close(): stop the engine cleanly (journal, history, lock)
+        atexit.register(self.close)
 
     def _run(self, coro: Any) -> Any:
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
@@ -70,6 +73,7 @@ class EmbeddedTransport:
         if self._closed:
             return
         self._closed = True
+        atexit.unregister(self.close)
         self._run(self.engine.stop())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)

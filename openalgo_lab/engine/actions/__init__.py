@@ -1,6 +1,7 @@
 """Every OpenAlgo action, registered by importing its module."""
 
 from openalgo_lab.engine.actions import (  # noqa: F401  (importing registers the actions)
+    analytics,
     books,
     calendar,
     market,
