@@ -15,6 +15,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from openalgo_lab.domain.enums import Exchange
 from openalgo_lab.domain.errors import OpenAlgoError
@@ -28,6 +29,10 @@ def _settings(args: argparse.Namespace) -> EngineSettings:
     return EngineSettings.from_env(**overrides)
 
 
+def _tick(bar: Any) -> None:
+    bar.update()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -36,7 +41,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     with tqdm(total=args.days, desc="seeding paper trades", unit="day") as bar:
         report = run_demo(
-            settings.data_dir, days=args.days, seed=args.seed, progress=lambda _: bar.update()
+            settings.data_dir, days=args.days, seed=args.seed, progress=lambda _: _tick(bar)
         )
     first, last = report.days[0], report.days[-1]
     print(

@@ -25,26 +25,6 @@ class Transport(Protocol):
         """Run one OpenAlgo action; returns the HTTP-like status and the JSON body."""
         ...
 
-    def analytics(self, report: str, **params: Any) -> pd.DataFrame | JSON:
-        """A report of the trade history: `pnl` (by=...), `round_trips`, `stats` (by=...),
-        `equity` (starting_capital=..., freq="trade"|"day") as DataFrames; `drawdown` as a
-        dict. Raises RuntimeError with the server's message if the report fails."""
-        reply = self._post("analytics", {"report": report, **params})
-        body = _data(reply)
-        if isinstance(body, list):
-            return pd.DataFrame(body, columns=reply.get("columns"))
-        return body  # type: ignore[no-any-return]
-
-    def pnl(self, by: Sequence[str] = ("strategy", "symbol", "day")) -> pd.DataFrame:
-        frame = self.analytics("pnl", by=list(by))
-        assert isinstance(frame, pd.DataFrame)
-        return frame
-
-    def round_trips(self) -> pd.DataFrame:
-        frame = self.analytics("round_trips")
-        assert isinstance(frame, pd.DataFrame)
-        return frame
-
     def subscribe(
         self, callback: Callable[[str, Any], None], topics: set[str] | None
     ) -> Callable[[], None]:
