@@ -4,6 +4,8 @@
     openalgo-lab instruments search QUERY [-e EXCHANGE] [-n LIMIT]
     openalgo-lab accounts                         accounts, mode and funds
     openalgo-lab journal [--in-flight] [-n LIMIT] recent and in-flight orders from the journal
+    openalgo-lab apikey create [--account A] [--scope trading|read] [--label L]
+    openalgo-lab apikey list | revoke KEY_ID
 
 The data directory is `OPENALGO_LAB_DATA_DIR` (or `--data-dir`), as for the engine.
 """
@@ -118,6 +120,48 @@ def cmd_journal(args: argparse.Namespace) -> int:
     return _with_engine(args, show)
 
 
+def _state(args: argparse.Namespace) -> Any:
+    """The state database alone: key management works while a server holds the engine lock
+    (SQLite in WAL mode and PostgreSQL both take a second connection)."""
+    from openalgo_lab.store.state import StateStore
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    state = StateStore(settings.state_url)
+    state.migrate()
+    return state, settings
+
+
+def cmd_apikey(args: argparse.Namespace) -> int:
+    from openalgo_lab.store import apikeys
+    from openalgo_lab.store.state_crypto import load_or_create_pepper
+
+    state, settings = _state(args)
+    try:
+        if args.apikey_command == "create":
+            key = apikeys.create_key(
+                state,
+                args.account,
+                args.scope,
+                args.label,
+                pepper=load_or_create_pepper(settings.data_dir),
+            )
+            print(key)  # only the key on stdout, so `KEY=$(openalgo-lab apikey create)` works
+        elif args.apikey_command == "list":
+            for info in apikeys.list_keys(state):
+                state_text = "active" if info.active else f"revoked {info.revoked_at:%Y-%m-%d}"
+                print(
+                    f"{info.key_id:<14} {info.account:<12} {info.scope:<8} {state_text:<18} "
+                    f"{info.label}"
+                )
+        else:
+            info = apikeys.revoke_key(state, args.key_id)
+            print(f"revoked {info.key_id}")
+    finally:
+        state.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openalgo-lab", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="data directory (default: OPENALGO_LAB_DATA_DIR)")
@@ -139,6 +183,17 @@ def build_parser() -> argparse.ArgumentParser:
     journal.add_argument("--in-flight", action="store_true")
     journal.add_argument("-n", "--limit", type=int, default=20)
     journal.set_defaults(func=cmd_journal)
+    apikey = sub.add_parser("apikey", help="API keys for the REST API and webhooks")
+    apikey_sub = apikey.add_subparsers(dest="apikey_command", required=True)
+    create = apikey_sub.add_parser("create", help="create a key and print it (only once)")
+    create.add_argument("--account", default="default")
+    create.add_argument("--scope", choices=["trading", "read"], default="trading")
+    create.add_argument("--label", default="")
+    create.set_defaults(func=cmd_apikey)
+    apikey_sub.add_parser("list", help="keys, their scope and state").set_defaults(func=cmd_apikey)
+    revoke = apikey_sub.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(func=cmd_apikey)
     return parser
 
 

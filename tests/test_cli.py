@@ -39,3 +39,18 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["demo", "--days", "0"])
     assert exit_info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_api_keys_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--data-dir", str(tmp_path), "apikey", "create", "--label", "ci"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert len(key.splitlines()) == 1 and len(key) >= 32  # only the key on stdout
+    assert main(["--data-dir", str(tmp_path), "apikey", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "active" in listed and "ci" in listed and key not in listed
+    key_id = listed.split()[0]
+    assert main(["--data-dir", str(tmp_path), "apikey", "revoke", key_id]) == 0
+    assert main(["--data-dir", str(tmp_path), "apikey", "list"]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert main(["--data-dir", str(tmp_path), "apikey", "revoke", "nope"]) == 2
+    assert "not found" in capsys.readouterr().err

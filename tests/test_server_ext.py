@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPResponse
 
-from openalgo_lab.server_ext.apikeys import create_key, list_keys, revoke_key
 from openalgo_lab.server_ext.app import OpenAlgoLabApp
+from openalgo_lab.store.apikeys import create_key, list_keys, revoke_key
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 

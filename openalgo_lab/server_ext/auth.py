@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from openalgo_lab.engine.actions.registry import RateClass
-from openalgo_lab.server_ext.apikeys import find_key, mark_used
 from openalgo_lab.server_ext.ratelimit import RATE_LIMITED_MESSAGE, FailureThrottle, RateLimits
+from openalgo_lab.store.apikeys import find_key, mark_used
 from openalgo_lab.store.state import StateStore
 from openalgo_lab.store.state_crypto import verify_api_key
 

@@ -28,8 +28,8 @@ from tornado import web
 from openalgo_lab.domain.errors import OpenAlgoError
 from openalgo_lab.engine.actions.market import ticker_text
 from openalgo_lab.engine.actions.registry import ACTIONS
-from openalgo_lab.server_ext.apikeys import create_key, list_keys, revoke_key
 from openalgo_lab.server_ext.auth import Principal, Refusal
+from openalgo_lab.store.apikeys import create_key, list_keys, revoke_key
 from openalgo_lab.store.state_crypto import api_key_id
 
 if TYPE_CHECKING:
