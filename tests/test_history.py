@@ -212,6 +212,42 @@ def test_import_matches_append_and_sorts_by_time() -> None:
     assert a.equals(b)
 
 
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("action", "HOLD"), ("account", None), ("price", 1.00005), ("quantity", 0.5), ("ts", "x")],
+)
+def test_import_validates_every_column(column: str, value: object) -> None:
+    frame = pd.DataFrame(
+        {
+            "account": ["a", "a"],
+            "tradeid": ["T1", "T2"],
+            "orderid": ["O1", ""],
+            "strategy": ["s", "s"],
+            "symbol": ["SBIN", "SBIN"],
+            "exchange": ["NSE", "NSE"],
+            "product": ["MIS", "MIS"],
+            "action": ["BUY", "SELL"],
+            "quantity": [5, 5],
+            "price": [100.05, 101.1],
+            "charges": [0.0, 1.5],
+            "ts": [T0, T0 + timedelta(seconds=1)],
+            "mode": ["live", "live"],
+        }
+    )
+    with HistoryStore(":memory:") as store:
+        assert store.import_trades(frame) == 2
+        bad = frame.astype({column: object})
+        bad.loc[1, column] = value
+        with pytest.raises(ValidationError) as err:
+            store.import_trades(bad)
+        assert err.value.field == column
+        for gone in ("mode", "ts"):
+            with pytest.raises(ValidationError) as missing:
+                store.import_trades(frame.drop(columns=[gone]))
+            assert missing.value.field == gone
+        assert store.query("SELECT count(*) AS n FROM fills").n[0] == 2
+
+
 def test_a_failed_write_leaves_nothing_and_state_intact(monkeypatch: pytest.MonkeyPatch) -> None:
     rows = random_trades(500, seed=11)
     with HistoryStore(":memory:") as store, HistoryStore(":memory:") as clean:

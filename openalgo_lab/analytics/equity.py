@@ -43,14 +43,10 @@ class Drawdown(NamedTuple):
 
 
 def _columns(account: str | None) -> tuple[str, str]:
-    return (
-        ("account_total", "account_peak")
-        if account is not None
-        else (
-            "overall_total",
-            "overall_peak",
-        )
-    )
+    """The stored running total and peak to read: one account's, or all accounts'."""
+    if account is None:
+        return "overall_total", "overall_peak"
+    return "account_total", "account_peak"
 
 
 def _daily_sql(where: str) -> str:

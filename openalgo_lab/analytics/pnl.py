@@ -51,12 +51,15 @@ def pnl_by(
     (exchange, symbol) must have a mark, or a ValidationError names the missing ones."""
     columns = check_by(by, PNL_COLUMNS)
     keys = ", ".join(columns)
+    group = "GROUP BY ALL" if columns else ""
     account_sql, account_params = _account(account)
+    # the big scan aggregates straight away; the union below only sees grouped rows
     realised = f"""
         SELECT {_select(columns, IST_DAY.format(ts="f.ts"))}
-               f.realised, 0::DECIMAL(38,4) AS unrealised, f.charges,
-               CASE WHEN f.is_buy THEN f.quantity ELSE -f.quantity END AS net_quantity
-        FROM fills f JOIN books b USING (book) WHERE {account_sql}"""
+               sum(f.realised) AS realised, 0::DECIMAL(38,4) AS unrealised,
+               sum(f.charges) AS charges,
+               sum(CASE WHEN f.is_buy THEN f.quantity ELSE -f.quantity END) AS net_quantity
+        FROM fills f JOIN books b USING (book) WHERE {account_sql} {group}"""
     params: list[object] = list(account_params)
     parts = [realised]
     with reading(store) as cursor:
@@ -67,25 +70,25 @@ def pnl_by(
                 f"""
         SELECT {_select(columns, "?::DATE")}
                0::DECIMAL(38,4) AS realised,
-               CASE WHEN l.is_buy THEN l.open_quantity * (m.mark - l.price)
-                    ELSE l.open_quantity * (l.price - m.mark) END AS unrealised,
-               0::DECIMAL(18,4) AS charges, 0 AS net_quantity
+               sum(CASE WHEN l.is_buy THEN l.open_quantity * (m.mark - l.price)
+                        ELSE l.open_quantity * (l.price - m.mark) END) AS unrealised,
+               0::DECIMAL(38,4) AS charges, 0::HUGEINT AS net_quantity
         FROM ({OPEN_LOTS}) l JOIN books b USING (book)
              JOIN (SELECT unnest(?::VARCHAR[]) AS exchange, unnest(?::VARCHAR[]) AS symbol,
                           unnest(?::VARCHAR[])::DECIMAL(18,4) AS mark) m
              ON m.exchange = b.exchange AND m.symbol = b.symbol
-        WHERE {account_sql}"""
+        WHERE {account_sql} {group}"""
             )
             params += [ist_day(as_of)] if "day" in columns else []
             params += [*mark_params, *account_params]
-        group = f"GROUP BY {keys} ORDER BY {keys}" if columns else ""
         sql = f"""
             SELECT {keys + "," if columns else ""}
-                   sum(realised) AS realised, sum(unrealised) AS unrealised,
-                   sum(charges) AS charges,
-                   sum(realised) + sum(unrealised) - sum(charges) AS net,
+                   coalesce(sum(realised), 0) AS realised,
+                   coalesce(sum(unrealised), 0) AS unrealised,
+                   coalesce(sum(charges), 0) AS charges,
+                   coalesce(sum(realised) + sum(unrealised) - sum(charges), 0) AS net,
                    coalesce(sum(net_quantity), 0)::BIGINT AS net_quantity
-            FROM ({" UNION ALL ".join(parts)}) {group}"""
+            FROM ({" UNION ALL ".join(parts)}) {group} {f"ORDER BY {keys}" if columns else ""}"""
         return fetch(cursor, sql, params, money=_MONEY, exact=exact)
 
 

@@ -32,6 +32,7 @@ from openalgo_lab.analytics._reading import (
     check_by,
     fetch,
     reading,
+    with_books,
 )
 
 STATS_COLUMNS: Final = (*BOOK_COLUMNS, "direction")
@@ -44,7 +45,7 @@ def _share(fill: str) -> str:
 
 
 def round_trips_sql(where: str) -> str:
-    """The round trips of the fills matching `where` (a condition on `fills`)."""
+    """The round trips of the fills matching `where` (a condition on `fills`), by book id."""
     long = "x.seq < y.seq"
     return f"""
     WITH f AS (
@@ -74,8 +75,7 @@ def round_trips_sql(where: str) -> str:
         FROM seg s
         ASOF JOIN x ON s.book = x.book AND s.b <= x.e
         ASOF JOIN y ON s.book = y.book AND s.b <= y.e)
-    SELECT b.account, b.strategy, b.exchange, b.symbol, b.product, b.mode,
-           CASE WHEN p.is_long THEN 'LONG' ELSE 'SHORT' END AS direction,
+    SELECT p.book, p.is_long,
            p.exit_orderid,
            min(p.entry_ts) AS entry_time, max(p.exit_ts) AS exit_time,
            sum(p.qty)::BIGINT AS quantity,
@@ -85,9 +85,8 @@ def round_trips_sql(where: str) -> str:
            sum(p.gross) - sum(p.charges) AS net,
            max(p.exit_ts) - min(p.entry_ts) AS hold_time,
            min(p.exit_seq) AS exit_seq
-    FROM p JOIN books b USING (book)
-    GROUP BY b.account, b.strategy, b.exchange, b.symbol, b.product, b.mode, p.book,
-             p.is_long, p.exit_orderid,
+    FROM p
+    GROUP BY p.book, p.is_long, p.exit_orderid,
              CASE WHEN p.exit_orderid = '' THEN p.exit_seq ELSE -1 END"""
 
 
@@ -96,7 +95,7 @@ def round_trips(store: Source, *, account: str | None = None, exact: bool = Fals
     where, params = account_filter(account)
     sql = f"SELECT * EXCLUDE (exit_seq) FROM ({round_trips_sql(where)}) ORDER BY exit_seq"
     with reading(store) as cursor:
-        return fetch(
+        frame = fetch(
             cursor,
             sql,
             params,
@@ -104,6 +103,13 @@ def round_trips(store: Source, *, account: str | None = None, exact: bool = Fals
             instants=("entry_time", "exit_time"),
             exact=exact,
         )
+        frame = with_books(cursor, frame)
+    is_long = frame.pop("is_long").to_numpy(dtype=bool)
+    direction = pd.Categorical.from_codes(
+        is_long.astype("int8"), categories=pd.Index(["SHORT", "LONG"])
+    )
+    frame.insert(len(BOOK_COLUMNS), "direction", pd.Series(direction, index=frame.index))
+    return frame
 
 
 def trade_stats(
@@ -134,7 +140,8 @@ def trade_stats(
                to_microseconds(
                    round(avg(epoch_us(exit_time) - epoch_us(entry_time)))::BIGINT
                ) AS avg_hold
-        FROM ({round_trips_sql(where)})
+        FROM (SELECT *, CASE WHEN is_long THEN 'LONG' ELSE 'SHORT' END AS direction
+              FROM ({round_trips_sql(where)})) JOIN books USING (book)
         {f"GROUP BY {keys} ORDER BY {keys}" if columns else ""}"""
     with reading(store) as cursor:
         frame = fetch(cursor, sql, params, money=("gross_profit", "gross_loss", "net"), exact=exact)

@@ -28,6 +28,7 @@ from openalgo_lab.server_ext.ratelimit import (
     limit_from_env,
     parse_limit,
 )
+from openalgo_lab.server_ext.websocket import websocket_handlers
 from openalgo_lab.store.state_crypto import load_or_create_pepper
 
 MIB = 1024 * 1024
@@ -125,6 +126,7 @@ class OpenAlgoLabApp(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers())
+        self.handlers.extend(websocket_handlers())
 
     def engine_settings(self) -> EngineSettings:
         """The environment's settings with every trait that was set laid over them."""
