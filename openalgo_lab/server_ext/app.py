@@ -28,6 +28,7 @@ from openalgo_lab.server_ext.ratelimit import (
     limit_from_env,
     parse_limit,
 )
+from openalgo_lab.server_ext.webhooks import webhook_handlers
 from openalgo_lab.server_ext.websocket import websocket_handlers
 from openalgo_lab.store.state_crypto import load_or_create_pepper
 
@@ -126,6 +127,7 @@ class OpenAlgoLabApp(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers())
+        self.handlers.extend(webhook_handlers())
         self.handlers.extend(websocket_handlers())
 
     def engine_settings(self) -> EngineSettings:
