@@ -6,7 +6,7 @@ import importlib
 import sys
 import time
 
-BENCHES = ["bench_matching", "bench_search", "bench_market"]
+BENCHES = ["bench_matching", "bench_search", "bench_market", "bench_engine", "bench_history"]
 
 
 def main() -> None:
