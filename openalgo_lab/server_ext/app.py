@@ -22,6 +22,7 @@ from openalgo_lab.engine.engine import Engine
 from openalgo_lab.engine.settings import EngineSettings
 from openalgo_lab.server_ext.auth import Gate, KeyVerifier
 from openalgo_lab.server_ext.handlers import handlers
+from openalgo_lab.server_ext.openapi import openapi_handlers
 from openalgo_lab.server_ext.ratelimit import (
     FailureThrottle,
     RateLimits,
@@ -129,6 +130,7 @@ class OpenAlgoLabApp(ExtensionApp):
         self.handlers.extend(handlers())
         self.handlers.extend(webhook_handlers())
         self.handlers.extend(websocket_handlers())
+        self.handlers.extend(openapi_handlers())
 
     def engine_settings(self) -> EngineSettings:
         """The environment's settings with every trait that was set laid over them."""
