@@ -27,6 +27,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.live_server import LiveServer, running_server
+
 PG_URL_ENV = "OPENALGO_LAB_TEST_PG_URL"
 APT_TIMEOUT = 180  # seconds; a cold `apt-get install postgresql` takes one to two minutes
 START_TIMEOUT = 60
@@ -267,3 +269,10 @@ def _exclusive(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A real `jupyter server` with the extension and a trading API key (tests/live_server.py)."""
+    with running_server(tmp_path_factory.mktemp("live-server")) as server:
+        yield server

@@ -10,29 +10,21 @@ The same script runs in both interpreters and prints what it saw as JSON.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 CLIENT_2X_VENV = REPO / ".venv-client-2x"
-TOKEN = "official-client-test-token"
-BASE_URL = "/lab/"
-START_TIMEOUT = 60.0
 
 CLIENT_SCRIPT = textwrap.dedent(
     """
@@ -71,95 +63,6 @@ CLIENT_SCRIPT = textwrap.dedent(
     print(json.dumps(out, default=str))
     """
 )
-
-
-@dataclass(frozen=True)
-class LiveServer:
-    url: str  # the `host` the client is given: http://127.0.0.1:PORT/lab/openalgo
-    key: str
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
-    """Until the extension's engine answers (503 means the server is up, the engine not)."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"jupyter server exited with {process.returncode}")
-        try:
-            if httpx.post(f"{url}/api/v1/ping", json={}, timeout=2).status_code == 401:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the OpenAlgo API did not come up within {START_TIMEOUT} s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    root = tmp_path_factory.mktemp("live-server")
-    port = _free_port()
-    config = {
-        "ServerApp": {
-            "jpserver_extensions": {"openalgo_lab.server_ext": True},
-            "base_url": BASE_URL,
-            "port": port,
-            "port_retries": 0,
-            "ip": "127.0.0.1",
-            "open_browser": False,
-            "root_dir": str(root),
-            "allow_root": True,
-        },
-        "IdentityProvider": {"token": TOKEN},
-        "OpenAlgoLabApp": {"data_dir": str(root / "data"), "market_hours": "always"},
-    }
-    (root / "jupyter_server_config.json").write_text(json.dumps(config))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENALGO_LAB_")}
-    env.update(
-        JUPYTER_CONFIG_DIR=str(root),
-        JUPYTER_RUNTIME_DIR=str(root / "runtime"),
-        JUPYTER_DATA_DIR=str(root / "jupyter-data"),
-    )
-    log = (root / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", f"--config={root / 'jupyter_server_config.json'}"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}{BASE_URL}openalgo"
-    try:
-        _wait_until_serving(url, process)
-        created = httpx.post(
-            f"{url}/keys",
-            json={"scope": "trading", "label": "official client"},
-            headers={"Authorization": f"token {TOKEN}"},
-            timeout=30,
-        )
-        assert created.status_code == 201, created.text
-        yield LiveServer(url, created.json()["apikey"])
-    except Exception:
-        log.flush()
-        print((root / "server.log").read_text(errors="replace")[-5000:])
-        raise
-    finally:
-        _stop(process)
-        log.close()
 
 
 def _run_client(python: Path | str, server: LiveServer) -> dict[str, Any]:

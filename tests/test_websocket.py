@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_official_client import LiveServer, live_server  # noqa: F401 (a fixture)
 from tornado.httpclient import HTTPResponse
 from tornado.websocket import WebSocketClientConnection
 
 from openalgo_lab.server_ext import websocket as feed
 from openalgo_lab.server_ext.app import OpenAlgoLabApp
 from openalgo_lab.store.apikeys import create_key
+from tests.live_server import LiveServer
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -366,7 +366,7 @@ FEED_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_official_client_feed(live_server: LiveServer) -> None:  # noqa: F811
+def test_official_client_feed(live_server: LiveServer) -> None:
     ws_url = live_server.url.replace("http://", "ws://") + "/ws"
     done = subprocess.run(
         [sys.executable, "-c", FEED_SCRIPT, live_server.url, ws_url, live_server.key],
