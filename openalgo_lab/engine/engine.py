@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from openalgo_lab.engine.ordering import OrderRouter
 from openalgo_lab.engine.risk import RiskLimits
 from openalgo_lab.engine.settings import EngineSettings
 from openalgo_lab.engine.strategy_books import StrategyBooks
+from openalgo_lab.engine.timing import PHASES
 from openalgo_lab.instruments.master import MasterContract
 from openalgo_lab.instruments.sample import reference_prices, sample_master
 from openalgo_lab.store.lock import DataDirLock
@@ -40,6 +42,7 @@ from openalgo_lab.store.state_journal import Journal
 
 if TYPE_CHECKING:
     from openalgo_lab.store.history import HistoryStore, HistoryWriter
+    from openalgo_lab.store.history_rows import RequestRow
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +54,13 @@ JSON = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """An action's answer: the HTTP status and OpenAlgo's JSON body."""
+    """An action's answer: the HTTP status and OpenAlgo's JSON body, and where the call's
+    time went (seconds per phase: "engine" for the whole call, and "risk", "journal" and
+    "broker" for orders)."""
 
     status: int
     body: JSON
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -96,6 +102,7 @@ class Engine:
         self._dirty: set[str] = set()
         self._saver: asyncio.Task[None] | None = None
         self._transitions: BatchThread[tuple[int, str, str, datetime]] | None = None
+        self._requests: BatchThread[RequestRow] | None = None  # the traffic log
         for name in self.settings.accounts:
             self.add_account(name)
 
@@ -213,6 +220,9 @@ class Engine:
         self._close_stores()
 
     def _close_stores(self) -> None:
+        if self._requests is not None:
+            self._requests.stop()
+            self._requests = None
         if self._transitions is not None:
             self._transitions.stop()
             self._transitions = None
@@ -296,6 +306,22 @@ class Engine:
         # Readers flush first (the analytics action), so the delay never shows.
         self.history = HistoryWriter(self.history_store, max_batch=20_000, flush_interval=1.0)
         self.history.start()
+        self._requests = BatchThread(
+            self.history_store.append_requests, name="request-log", interval=0.5
+        )
+        self._requests.start()
+
+    # -- the traffic log ----------------------------------------------------------------------
+    def record_request(self, row: RequestRow) -> None:
+        """Queue one API request for the history database's `requests` table (O(1), never
+        blocks; dropped when history is not open)."""
+        if self._requests is not None:
+            self._requests.submit(row)
+
+    def flush_requests(self) -> None:
+        """Wait until every request recorded so far is written (blocking: run in a thread)."""
+        if self._requests is not None:
+            self._requests.flush()
 
     def _record_history(self, account: TradingAccount, event: OrderEvent) -> None:
         from openalgo_lab.store.history_rows import OrderEventRow, OrderRow, TradeRow
@@ -325,7 +351,21 @@ class Engine:
         account: str | None = None,
         idempotency_key: str = "",
     ) -> Reply:
-        """Run OpenAlgo action `name`; never raises for anything a caller can cause."""
+        """Run OpenAlgo action `name`; never raises for anything a caller can cause. The
+        reply carries the call's timings (`Reply.timings`)."""
+        timings: dict[str, float] = {}
+        token = PHASES.set(timings)
+        start = time.perf_counter()
+        try:
+            reply = await self._call(name, payload, account, idempotency_key)
+        finally:
+            timings["engine"] = time.perf_counter() - start
+            PHASES.reset(token)
+        return Reply(reply.status, reply.body, timings)
+
+    async def _call(
+        self, name: str, payload: Mapping[str, Any] | None, account: str | None, key: str
+    ) -> Reply:
         mode: str | None = None
         try:
             spec = ACTIONS.get(name)
@@ -333,7 +373,7 @@ class Engine:
                 raise NotFoundError(f"Unknown action {name!r}")
             acct = self.account(account)
             mode = "analyze" if acct.analyze else None
-            ctx = ActionContext(self, acct, idempotency_key)
+            ctx = ActionContext(self, acct, key)
             body = await spec.handler(ctx, Payload(payload or {}))
         except OpenAlgoError as err:
             envelope: JSON = err.to_envelope()

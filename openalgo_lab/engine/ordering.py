@@ -24,6 +24,7 @@ from openalgo_lab.domain.models import OrderRequest
 from openalgo_lab.domain.validation import check_order_against_instrument
 from openalgo_lab.engine.accounts import TradingAccount
 from openalgo_lab.engine.risk import RiskLimits, RiskState, check_order
+from openalgo_lab.engine.timing import phase
 
 if TYPE_CHECKING:
     from openalgo_lab.engine.engine import Engine
@@ -74,28 +75,33 @@ class OrderRouter:
         key = idempotency_key or uuid.uuid4().hex
         entry_id = None
         if journal is not None:
-            begun = journal.begin(
-                account=account.name,
-                action=action,
-                idempotency_key=key,
-                request=dict(raw) if raw is not None else _request_record(request),
-            )
+            with phase("journal"):
+                begun = journal.begin(
+                    account=account.name,
+                    action=action,
+                    idempotency_key=key,
+                    request=dict(raw) if raw is not None else _request_record(request),
+                )
             if begun.duplicate:
                 return self._repeat(begun)
             entry_id = begun.entry_id
             self.entries_by_tag[key[:40]] = entry_id
         try:
-            self._check_instrument(request)
-            await self._check_risk(account, request)
-            order = await account.order_broker.place_order(_with_tag(request, key))
+            with phase("risk"):
+                self._check_instrument(request)
+                await self._check_risk(account, request)
+            with phase("broker"):
+                order = await account.order_broker.place_order(_with_tag(request, key))
         except OpenAlgoError as err:
             if journal is not None and entry_id is not None:
-                journal.reject(entry_id, reason=err.message, response=err.to_envelope())
+                with phase("journal"):
+                    journal.reject(entry_id, reason=err.message, response=err.to_envelope())
             raise
         if journal is not None and entry_id is not None:
-            journal.acknowledge(
-                entry_id, orderid=order.orderid, response={"orderid": order.orderid}
-            )
+            with phase("journal"):
+                journal.acknowledge(
+                    entry_id, orderid=order.orderid, response={"orderid": order.orderid}
+                )
         return Placed(order.orderid)
 
     @staticmethod

@@ -29,6 +29,7 @@ from openalgo_lab.server_ext.ratelimit import (
     limit_from_env,
     parse_limit,
 )
+from openalgo_lab.server_ext.user_handlers import user_handlers
 from openalgo_lab.server_ext.webhooks import webhook_handlers
 from openalgo_lab.server_ext.websocket import websocket_handlers
 from openalgo_lab.store.state_crypto import load_or_create_pepper
@@ -131,6 +132,7 @@ class OpenAlgoLabApp(ExtensionApp):
         self.handlers.extend(webhook_handlers())
         self.handlers.extend(websocket_handlers())
         self.handlers.extend(openapi_handlers())
+        self.handlers.extend(user_handlers())
 
     def engine_settings(self) -> EngineSettings:
         """The environment's settings with every trait that was set laid over them."""

@@ -145,9 +145,21 @@ class Gate:
         self.throttle = throttle
 
     async def admit(
-        self, key: str | None, address: str, *, action: str, rate: RateClass, trading: bool
+        self,
+        key: str | None,
+        address: str,
+        *,
+        action: str,
+        rate: RateClass,
+        trading: bool,
+        token: tuple[str, Callable[[str], Principal]] | None = None,
     ) -> Principal | Refusal:
-        principal = await self.authenticate(key, address)
+        """`token` (a bearer token and its verifier) stands in for a missing key."""
+        principal: Principal | Refusal
+        if token is not None and not key:
+            principal = self.authenticate_token(token[0], address, token[1])
+        else:
+            principal = await self.authenticate(key, address)
         if isinstance(principal, Refusal):
             return principal
         if trading and not principal.can_trade:
@@ -162,15 +174,35 @@ class Gate:
     async def authenticate(self, key: str | None, address: str) -> Principal | Refusal:
         if not key:
             return Refusal(401, MISSING_KEY_MESSAGE)
-        throttled = self.throttle.check(address)
-        if not throttled.allowed:
-            return Refusal(
-                429,
-                f"Too many invalid API keys from this address; retry in {throttled.retry_after} s",
-                throttled.retry_after,
-            )
+        throttled = self._throttled(address)
+        if throttled is not None:
+            return throttled
         principal = await self.verifier.verify(key)
         if principal is None:
             self.throttle.failed(address)
             return Refusal(403, INVALID_KEY_MESSAGE)
         return principal
+
+    def authenticate_token(
+        self, token: str, address: str, verify: Callable[[str], Principal]
+    ) -> Principal | Refusal:
+        """A signed session token instead of a key (see `tokens`), under the same throttle:
+        `verify` returns the principal or raises `ValueError` saying what is wrong."""
+        throttled = self._throttled(address)
+        if throttled is not None:
+            return throttled
+        try:
+            return verify(token)
+        except ValueError as err:
+            self.throttle.failed(address)
+            return Refusal(403, str(err))
+
+    def _throttled(self, address: str) -> Refusal | None:
+        throttled = self.throttle.check(address)
+        if throttled.allowed:
+            return None
+        return Refusal(
+            429,
+            f"Too many invalid API keys from this address; retry in {throttled.retry_after} s",
+            throttled.retry_after,
+        )

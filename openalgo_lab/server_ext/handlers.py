@@ -12,15 +12,17 @@ The handlers only parse, ask the `Gate`, call `Engine.call` and write the reply.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
-from collections.abc import Mapping
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from http.client import responses
 from typing import TYPE_CHECKING, Any, cast
 
-from jupyter_server.auth.decorator import allow_unauthenticated, authorized
+from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
@@ -29,13 +31,15 @@ from openalgo_lab.domain.errors import OpenAlgoError
 from openalgo_lab.engine.actions.market import ticker_text
 from openalgo_lab.engine.actions.registry import ACTIONS
 from openalgo_lab.server_ext.auth import Principal, Refusal
-from openalgo_lab.store.apikeys import create_key, list_keys, revoke_key
-from openalgo_lab.store.state_crypto import api_key_id
+from openalgo_lab.server_ext.tokens import signing_secret, verify_token
+from openalgo_lab.store.history_rows import RequestRow
 
 if TYPE_CHECKING:
+    from openalgo_lab.engine.engine import Reply
     from openalgo_lab.server_ext.app import OpenAlgoLabApp, Services
 
 JSON = dict[str, Any]
+log = logging.getLogger(__name__)
 API_PREFIX = r"/openalgo/+api/v1/+"
 MAX_IDEMPOTENCY_KEY = 100  # the journal allows 128, and basket legs append ":<n>"
 DRAIN_FACTOR = 16  # an oversize body is read (and dropped) up to this many times the limit
@@ -47,7 +51,15 @@ def error(message: str) -> JSON:
 
 
 class OpenAlgoHandler(ExtensionHandlerMixin, APIHandler):
-    """Base of the routes outside callers use: API-key auth only, JSON errors only."""
+    """Base of the routes outside callers use: API-key auth only, JSON errors only.
+
+    Every request to a route (`_route` set) goes to the traffic log once answered: route,
+    status, timings, the key's public id and the client's address; never the key or body."""
+
+    _route = ""  # the action name for the traffic log; "" logs nothing
+    _key_id = ""  # the verified caller's key id
+    _parse_seconds = 0.0
+    _reply: Reply | None = None
 
     def check_xsrf_cookie(self) -> None:
         """No cookie authenticates these routes, so there is no cross-site request to forge."""
@@ -86,6 +98,32 @@ class OpenAlgoHandler(ExtensionHandlerMixin, APIHandler):
     def lab(self) -> OpenAlgoLabApp:
         return cast("OpenAlgoLabApp", self.extensionapp)
 
+    def on_finish(self) -> None:
+        super().on_finish()
+        services = self.lab.services
+        if not self._route or services is None:
+            return
+        timings = self._reply.timings if self._reply is not None else {}
+        try:
+            row = RequestRow(
+                ts=datetime.now(UTC),
+                method=self.request.method or "",
+                route=self._route,
+                status=self.get_status(),
+                duration_ms=self.request.request_time() * 1000,
+                parse_ms=self._parse_seconds * 1000,
+                engine_ms=timings.get("engine", 0.0) * 1000,
+                risk_ms=timings.get("risk", 0.0) * 1000,
+                journal_ms=timings.get("journal", 0.0) * 1000,
+                broker_ms=timings.get("broker", 0.0) * 1000,
+                key_id=self._key_id,
+                client=self.request.remote_ip or "",
+            )
+        except OpenAlgoError:
+            log.exception("request to %s not logged", self._route)
+            return
+        services.engine.record_request(row)
+
     def services(self) -> Services | None:
         """The running engine's services, or None after answering 503."""
         services = self.lab.services
@@ -108,6 +146,15 @@ class OpenAlgoHandler(ExtensionHandlerMixin, APIHandler):
             return str(body["apikey"])
         return self.get_query_argument("apikey", None) or self.request.headers.get("X-API-KEY")
 
+    def bearer_token(self, services: Services) -> tuple[str, Callable[[str], Principal]] | None:
+        """A session token from `Authorization: Bearer ...` (see `tokens`) with its verifier:
+        what a dashboard page holds instead of an API key."""
+        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        secret = signing_secret(services.pepper)
+        return token.strip(), lambda t: verify_token(secret, t)
+
     async def admit(self, services: Services, key: str | None, action: str) -> Principal | None:
         """The caller, or None after answering the refusal."""
         spec = ACTIONS[action]
@@ -117,10 +164,12 @@ class OpenAlgoHandler(ExtensionHandlerMixin, APIHandler):
             action=action,
             rate=spec.rate,
             trading=spec.trading,
+            token=self.bearer_token(services),
         )
         if isinstance(outcome, Refusal):
             self.refuse(outcome)
             return None
+        self._key_id = outcome.key_id
         return outcome
 
 
@@ -146,11 +195,13 @@ class ActionHandler(OpenAlgoHandler):
 
     @allow_unauthenticated
     def get(self, action: str) -> None:
+        self._route = _route_name(action.rstrip("/"))
         self.send(405, error(f"Use POST with a JSON body for /api/v1/{action}"))
 
     @allow_unauthenticated
     async def post(self, action: str) -> None:
         action = action.rstrip("/")
+        self._route = _route_name(action)
         if action not in ACTIONS:
             self.send(404, error(f"Unknown API endpoint /api/v1/{action}"))
             return
@@ -158,11 +209,13 @@ class ActionHandler(OpenAlgoHandler):
             limit = self.lab.max_body_bytes
             self.send(413, error(f"Request body is larger than the limit of {limit} bytes"))
             return
+        started = time.perf_counter()
         payload = parse_object(b"".join(self._chunks))
         if isinstance(payload, str):
             self.send(400, error(payload))
             return
         idempotency_key = self.idempotency_key(payload)
+        self._parse_seconds = time.perf_counter() - started
         if idempotency_key is None:
             message = f"Idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
             self.send(400, error(message))
@@ -174,7 +227,7 @@ class ActionHandler(OpenAlgoHandler):
         if principal is None:
             return
         payload.pop("apikey", None)  # never reaches the engine, hence never the journal
-        reply = await services.engine.call(
+        reply = self._reply = await services.engine.call(
             action, payload, account=principal.account, idempotency_key=idempotency_key
         )
         self.send(reply.status, reply.body)
@@ -196,6 +249,7 @@ class InstrumentsHandler(OpenAlgoHandler):
 
     @allow_unauthenticated
     async def get(self) -> None:
+        self._route = "instruments"
         fmt = self.get_query_argument("format", "json").lower()
         if fmt not in ("json", "csv"):
             self.send(400, error(f"format must be json or csv, got {fmt!r}"))
@@ -208,7 +262,9 @@ class InstrumentsHandler(OpenAlgoHandler):
             return
         exchange = self.get_query_argument("exchange", "")
         payload = {"exchange": exchange} if exchange else {}
-        reply = await services.engine.call("instruments", payload, account=principal.account)
+        reply = self._reply = await services.engine.call(
+            "instruments", payload, account=principal.account
+        )
         if fmt == "json" or not reply.ok:
             self.send(reply.status, reply.body)
             return
@@ -222,6 +278,7 @@ class TickerHandler(OpenAlgoHandler):
 
     @allow_unauthenticated
     async def get(self, key: str) -> None:
+        self._route = "ticker"
         query = {name: self.get_query_argument(name) for name in self.request.query_arguments}
         query.pop("apikey", None)
         fmt = query.pop("format", "json").lower()
@@ -235,7 +292,9 @@ class TickerHandler(OpenAlgoHandler):
         if principal is None:
             return
         payload = {**query, "symbol": key}
-        reply = await services.engine.call("ticker", payload, account=principal.account)
+        reply = self._reply = await services.engine.call(
+            "ticker", payload, account=principal.account
+        )
         if fmt == "json" or not reply.ok:
             self.send(reply.status, reply.body)
             return
@@ -244,80 +303,10 @@ class TickerHandler(OpenAlgoHandler):
         self.finish(text, set_content_type="text/plain; charset=utf-8")
 
 
-class KeysHandler(ExtensionHandlerMixin, APIHandler):
-    """The logged-in Jupyter user's key management (token or cookie + XSRF, as any Jupyter
-    API): GET lists, POST creates (the plain key is in this one answer only), DELETE revokes."""
-
-    auth_resource = "openalgo_lab"
-
-    @property
-    def lab(self) -> OpenAlgoLabApp:
-        return cast("OpenAlgoLabApp", self.extensionapp)
-
-    def services(self) -> Services:
-        services = self.lab.services
-        if services is None:
-            raise web.HTTPError(503, f"OpenAlgo Lab is not available: {self.lab.startup_error}")
-        return services
-
-    @web.authenticated
-    @authorized
-    async def get(self, key_id: str = "") -> None:
-        services = self.services()
-        account = self.get_query_argument("account", None)
-        assert services.engine.state is not None
-        keys = await asyncio.to_thread(list_keys, services.engine.state, account)
-        self.finish(json.dumps({"status": "success", "data": [k.to_json() for k in keys]}))
-
-    @web.authenticated
-    @authorized
-    async def post(self, key_id: str = "") -> None:
-        services = self.services()
-        body = parse_object(self.request.body or b"{}")
-        if isinstance(body, str):
-            raise web.HTTPError(400, body)
-        account = str(body.get("account") or next(iter(services.engine.accounts)))
-        if account not in services.engine.accounts:
-            raise web.HTTPError(404, f"Account {account!r} not found")
-        scope = str(body.get("scope") or "trading")
-        label = str(body.get("label") or "")
-        state = services.engine.state
-        assert state is not None
-        try:
-            key = await asyncio.to_thread(
-                create_key, state, account, scope, label, pepper=services.pepper
-            )
-        except OpenAlgoError as err:
-            raise web.HTTPError(err.http_status, err.message) from None
-        self.set_status(201)
-        self.finish(
-            json.dumps(
-                {
-                    "status": "success",
-                    "apikey": key,
-                    "key_id": api_key_id(key),
-                    "account": account,
-                    "scope": scope,
-                    "label": label,
-                }
-            )
-        )
-
-    @web.authenticated
-    @authorized
-    async def delete(self, key_id: str = "") -> None:
-        services = self.services()
-        key_id = key_id or self.get_query_argument("key_id", "")
-        if not key_id:
-            raise web.HTTPError(400, "Name the key to revoke: DELETE /openalgo/keys/<key_id>")
-        state = services.engine.state
-        assert state is not None
-        try:
-            info = await asyncio.to_thread(revoke_key, state, key_id)
-        except OpenAlgoError as err:
-            raise web.HTTPError(err.http_status, err.message) from None
-        services.gate.verifier.invalidate(key_id)
-        self.finish(json.dumps({"status": "success", "data": info.to_json()}))
+def _route_name(action: str) -> str:
+    """The route as logged: a registered action's name; any other path (which the caller
+    chose, and might hold anything) only as "(unknown)"."""
+    return action if action in ACTIONS else "(unknown)"
 
 
 def parse_object(raw: bytes) -> JSON | str:
@@ -349,6 +338,4 @@ def handlers() -> list[tuple[str, type[web.RequestHandler]]]:
         (API_PREFIX + r"instruments/?", InstrumentsHandler),
         (API_PREFIX + r"ticker/([^/]+)/?", TickerHandler),
         (API_PREFIX + r"(.+?)/*", ActionHandler),
-        (r"/openalgo/keys/?", KeysHandler),
-        (r"/openalgo/keys/([A-Za-z0-9]+)/?", KeysHandler),
     ]

@@ -3,8 +3,9 @@
 OpenAlgo serves this feed from a separate proxy on port 8765; here it shares the Jupyter
 server so one process and one API key serve both REST and streaming (the official client
 reaches it with `ws_url=`). The protocol follows OpenAlgo's server code, not its docs
-(reference §12 item 1): `authenticate` with the API key, `subscribe` in the 1.0.x
-(`symbol`/`exchange`) and 2.x (`symbols: [...]`) shapes, and ticks sent as
+(reference §12 item 1): `authenticate` with the API key (or `token`, a short-lived session
+token from `tokens`), `subscribe` in the 1.0.x (`symbol`/`exchange`) and 2.x
+(`symbols: [...]`) shapes, and ticks sent as
 `{"type": "market_data", ..., "mode": <int>}` because the client picks its callback by that
 int.
 
@@ -39,6 +40,7 @@ from openalgo_lab.domain.models import Depth, DepthLevel, OrderEvent, Quote
 from openalgo_lab.engine.events import Subscription
 from openalgo_lab.engine.views import order_row
 from openalgo_lab.server_ext.auth import Principal, Refusal
+from openalgo_lab.server_ext.tokens import signing_secret, verify_token
 
 if TYPE_CHECKING:
     from openalgo_lab.engine.accounts import TradingAccount
@@ -370,9 +372,16 @@ class FeedSocket(ExtensionHandlerMixin, WebSocketHandler):
     async def _authenticate(self, request: JSON) -> None:
         services = self._services()
         key = request.get("api_key") or request.get("apikey")
-        outcome = await services.gate.authenticate(
-            str(key) if key else None, self.request.remote_ip or ""
-        )
+        token = request.get("token")
+        address = self.request.remote_ip or ""
+        outcome: Principal | Refusal
+        if token and not key:
+            secret = signing_secret(services.pepper)
+            outcome = services.gate.authenticate_token(
+                str(token), address, lambda t: verify_token(secret, t)
+            )
+        else:
+            outcome = await services.gate.authenticate(str(key) if key else None, address)
         if isinstance(outcome, Refusal):
             failure = error_message("AUTHENTICATION_ERROR", outcome.message)
             if self.session is None:

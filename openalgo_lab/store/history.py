@@ -50,6 +50,7 @@ from openalgo_lab.store.history_rows import (
     CandleRow,
     OrderEventRow,
     OrderRow,
+    RequestRow,
     TradeRow,
 )
 from openalgo_lab.store.history_schema import (
@@ -67,6 +68,7 @@ __all__ = [
     "HistoryWriter",
     "OrderEventRow",
     "OrderRow",
+    "RequestRow",
     "TradeRow",
 ]
 
@@ -112,6 +114,18 @@ _UPSERT_ORDERS: Final = f"""
 _INSERT_EVENTS: Final = """
     INSERT INTO order_events
     SELECT seq, account, orderid, status, filled_quantity, ts, detail FROM batch"""
+_REQUEST_TIMES: Final = (
+    "duration_ms",
+    "parse_ms",
+    "engine_ms",
+    "risk_ms",
+    "journal_ms",
+    "broker_ms",
+)
+_INSERT_REQUESTS: Final = f"""
+    INSERT INTO requests
+    SELECT seq, ts, method, route, status, {", ".join(_REQUEST_TIMES)}, key_id, client
+    FROM batch"""
 _UPSERT_CANDLES: Final = """
     INSERT INTO candles
     SELECT exchange, symbol, interval, ts, open::DECIMAL(18,4), high::DECIMAL(18,4),
@@ -372,7 +386,7 @@ class HistoryStore:
         self._fifo = FifoState.empty()
         self._totals: dict[str, tuple[int, int]] = {}
         self._overall = (0, 0)
-        self._next = {"orders": 0, "order_events": 0, "candles": 0}
+        self._next = {"orders": 0, "order_events": 0, "candles": 0, "requests": 0}
         self._next_fill = 0
         self._chunk = _PIPELINE_CHUNK
         self._load_state()
@@ -454,7 +468,7 @@ class HistoryStore:
         self._books.keep(
             [(str(a), str(s), str(e), str(y), str(p), str(m)) for a, s, e, y, p, m in books]
         )
-        for table in ("fills", "orders", "order_events"):
+        for table in ("fills", "orders", "order_events", "requests"):
             row = w.execute(f"SELECT coalesce(max(seq) + 1, 0) FROM {table}").fetchone()
             self._next[table] = int(row[0]) if row else 0
         self._next_fill = self._next.pop("fills")
@@ -685,6 +699,26 @@ class HistoryStore:
             }
         )
         self._write_sequenced("candles", _UPSERT_CANDLES, frame)
+
+    def append_requests(self, rows: Sequence[RequestRow]) -> None:
+        """Append to the traffic log (one row per API request, in submission order)."""
+        if not rows:
+            return
+        frame = pd.DataFrame(
+            {
+                "ts": _as_timestamps(_utc_instants([r.ts for r in rows], "ts")),
+                "method": [r.method for r in rows],
+                "route": [r.route for r in rows],
+                "status": np.fromiter((r.status for r in rows), np.int32, len(rows)),
+                **{
+                    k: np.fromiter((getattr(r, k) for r in rows), np.float64, len(rows))
+                    for k in _REQUEST_TIMES
+                },
+                "key_id": [r.key_id for r in rows],
+                "client": [r.client for r in rows],
+            }
+        )
+        self._write_sequenced("requests", _INSERT_REQUESTS, frame)
 
     def _write_sequenced(self, table: str, sql: str, frame: pd.DataFrame) -> None:
         """Write with a submission sequence number so "later wins" is well defined."""

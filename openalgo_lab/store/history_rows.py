@@ -338,3 +338,37 @@ class CandleRow:
             volume=candle.volume,
             oi=candle.oi,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRow:
+    """One API request in the traffic log: where it went, how it ended and where its time
+    went (milliseconds). `key_id` is the key's public id, never the key; nothing of the
+    request's body is kept."""
+
+    ts: datetime
+    method: str
+    route: str
+    status: int
+    duration_ms: float
+    parse_ms: float = 0.0
+    engine_ms: float = 0.0
+    risk_ms: float = 0.0
+    journal_ms: float = 0.0
+    broker_ms: float = 0.0
+    key_id: str = ""
+    client: str = ""
+
+    def __post_init__(self) -> None:
+        _utc(self, "ts", self.ts)
+        _text(self, "method", self.method)
+        _text(self, "route", self.route)
+        _text(self, "key_id", self.key_id, required=False)
+        _text(self, "client", self.client, required=False)
+        if isinstance(self.status, bool) or not isinstance(self.status, int):
+            raise ValidationError("status", f"must be an integer, got {self.status!r}")
+        for name in ("duration_ms", "parse_ms", "engine_ms", "risk_ms", "journal_ms", "broker_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ValidationError(name, f"must be a number >= 0, got {value!r}")
+            _set(self, name, float(value))

@@ -63,6 +63,12 @@ DDL: Final = (
         low DECIMAL(18,4) NOT NULL, close DECIMAL(18,4) NOT NULL,
         volume BIGINT NOT NULL, oi BIGINT NOT NULL,
         PRIMARY KEY (exchange, symbol, interval, ts))""",
+    """CREATE TABLE IF NOT EXISTS requests (
+        seq BIGINT NOT NULL, ts TIMESTAMP NOT NULL, method VARCHAR NOT NULL,
+        route VARCHAR NOT NULL, status INTEGER NOT NULL, duration_ms DOUBLE NOT NULL,
+        parse_ms DOUBLE NOT NULL, engine_ms DOUBLE NOT NULL, risk_ms DOUBLE NOT NULL,
+        journal_ms DOUBLE NOT NULL, broker_ms DOUBLE NOT NULL,
+        key_id VARCHAR NOT NULL, client VARCHAR NOT NULL)""",
     """CREATE OR REPLACE VIEW trades AS
         SELECT f.seq, b.account, f.tradeid, f.orderid, b.strategy, b.symbol, b.exchange,
                b.product, CASE WHEN f.is_buy THEN 'BUY' ELSE 'SELL' END AS action,

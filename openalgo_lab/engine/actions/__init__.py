@@ -6,6 +6,7 @@ from openalgo_lab.engine.actions import (  # noqa: F401  (importing registers th
     calendar,
     market,
     meta,
+    operations,
     options,
     options_orders,
     orders,
