@@ -444,8 +444,11 @@ class Client:
     def subscribe(
         self, callback: Callable[[str, Any], None], topics: set[str] | None = None
     ) -> Callable[[], None]:
-        """Call `callback(topic, data)` on engine events (`order`, `trade`); returns a function
-        that unsubscribes. With the embedded engine the callback runs on the engine's thread."""
+        """Call `callback(topic, data)` on engine events; returns a function that unsubscribes.
+
+        `order` events carry the order-book row of the changed order and `trade` events the
+        trade-book row (both plus `account`), whatever the transport. With the embedded engine
+        the callback runs on the engine's thread."""
         return self._transport.subscribe(callback, topics)
 
 

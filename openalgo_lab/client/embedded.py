@@ -14,7 +14,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
+from openalgo_lab.domain.models import OrderEvent, Trade
 from openalgo_lab.engine.engine import Engine
+from openalgo_lab.engine.events import Event
+from openalgo_lab.engine.views import order_row, trade_row
 
 JSON = dict[str, Any]
 CALL_TIMEOUT = 60.0
@@ -54,8 +57,10 @@ class EmbeddedTransport:
 
         async def pump() -> None:
             async for event in sub:
+                if self.account is not None and event.account != self.account:
+                    continue
                 try:
-                    callback(event.topic, event.data)
+                    callback(event.topic, event_json(event))
                 except Exception:  # a bad callback must not kill the pump
                     import logging
 
@@ -77,3 +82,14 @@ class EmbeddedTransport:
         self._run(self.engine.stop())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+
+
+def event_json(event: Event) -> Any:
+    """An engine event as the Client hands it out, the same over every transport: an
+    `order` is the order-book row of the order, a `trade` the trade-book row."""
+    data = event.data
+    if isinstance(data, OrderEvent):
+        return {**order_row(data.order), "account": event.account}
+    if isinstance(data, Trade):
+        return {**trade_row(data), "account": event.account}
+    return data
