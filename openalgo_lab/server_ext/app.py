@@ -19,8 +19,9 @@ from traitlets import Float, Int, List, TraitError, Unicode, default, validate
 from openalgo_lab.domain.calendar import MarketHours
 from openalgo_lab.engine.actions.registry import RateClass
 from openalgo_lab.engine.engine import Engine
-from openalgo_lab.engine.settings import EngineSettings
+from openalgo_lab.engine.settings import EngineSettings, SettingsError
 from openalgo_lab.server_ext.auth import Gate, KeyVerifier
+from openalgo_lab.server_ext.config_check import ExtensionConfig, configuration_problems
 from openalgo_lab.server_ext.handlers import handlers
 from openalgo_lab.server_ext.openapi import openapi_handlers
 from openalgo_lab.server_ext.ratelimit import (
@@ -154,6 +155,11 @@ class OpenAlgoLabApp(ExtensionApp):
             }
         )
 
+    def config_values(self) -> ExtensionConfig:
+        return ExtensionConfig(
+            tuple(self.cors_origins), self.max_body_bytes, self.key_cache_ttl, self.key_cache_size
+        )
+
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.start_engine()
 
@@ -162,7 +168,17 @@ class OpenAlgoLabApp(ExtensionApp):
         if self.services is not None:
             return
         try:
-            settings = self.engine_settings()
+            settings: EngineSettings | SettingsError = self.engine_settings()
+        except SettingsError as err:
+            settings = err
+        problems = configuration_problems(settings, self.config_values())
+        if problems:
+            self.startup_error = "the configuration is wrong: " + "; ".join(problems)
+            for problem in problems:
+                self.log.error("OpenAlgo Lab configuration: %s", problem)
+            return
+        assert isinstance(settings, EngineSettings)
+        try:
             engine = Engine(settings)
             await engine.start()
         except Exception as err:
