@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,3 +129,134 @@ def running_server(root: Path, app_config: dict[str, Any] | None = None) -> Iter
             raise
         finally:
             _stop(process)
+
+
+# -- JupyterLab with dashboards, and standalone Voila ----------------------------------------
+# Added for the dashboard and Binder tests; the functions above are unchanged.
+
+
+def _server_env(root: Path, data_dir: Path, extra: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment `./dev start` gives the server, and so its kernels: the data directory
+    and market hours by variable (a kernel that falls back to an embedded engine then lands on
+    the server's own, locked, directory rather than the user's home), Jupyter's directories
+    under `root` so a test never reads or writes the user's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENALGO_LAB_")}
+    env.update(
+        JUPYTER_CONFIG_DIR=str(root),
+        JUPYTER_RUNTIME_DIR=str(root / "runtime"),
+        JUPYTER_DATA_DIR=str(root / "jupyter-data"),
+        OPENALGO_LAB_DATA_DIR=str(data_dir),
+        OPENALGO_LAB_MARKET_HOURS="always",
+    )
+    env.update(extra or {})
+    return env
+
+
+@contextmanager
+def _logged_process(
+    command: list[str], env: dict[str, str], log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `command` with its output in `log_path`; print the log's tail if the body fails."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        except BaseException:
+            log.flush()
+            print(f"--- {log_path} ---\n" + log_path.read_text(errors="replace")[-8000:])
+            raise
+        finally:
+            _stop(process)
+
+
+@contextmanager
+def running_lab(
+    root: Path,
+    *,
+    root_dir: Path,
+    data_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[LiveServer]:
+    """`jupyter lab` as `./dev start` should run it: the server's root is `root_dir` (the
+    repository, holding `notebooks/` and `dashboards/`), our extension and Voila's are on,
+    so `{base_url}voila/render/dashboards/<name>.ipynb` serves a dashboard whose kernel
+    reaches this server's engine. Yields the server with a trading API key."""
+    port = free_port()
+    data = data_dir or root / "data"
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={root_dir}",
+        f"--ServerApp.base_url={BASE_URL}",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.open_browser=False",
+        "--ServerApp.allow_root=True",
+        f"--IdentityProvider.token={TOKEN}",
+        "--LabApp.default_url=/lab/tree/notebooks/01-quickstart.ipynb",
+    ]
+    url = f"http://127.0.0.1:{port}{BASE_URL}openalgo"
+    log_path = root / "lab.log"
+    with _logged_process(command, _server_env(root, data, env), log_path) as process:
+        _wait_until_serving(url, process)
+        created = httpx.post(
+            f"{url}/keys",
+            json={"scope": "trading", "label": "tests"},
+            headers={"Authorization": f"token {TOKEN}"},
+            timeout=30,
+        )
+        assert created.status_code == 201, created.text
+        yield LiveServer(url, created.json()["apikey"], port)
+
+
+@dataclass(frozen=True)
+class VoilaServer:
+    port: int
+    log: Path
+
+    @property
+    def root(self) -> str:
+        """The dashboard's page: standalone Voila serves its one notebook at `/`."""
+        return f"http://127.0.0.1:{self.port}/"
+
+
+def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
+    """Until the port accepts connections (a GET of `/` would already run the dashboard)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"voila exited with {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"voila did not listen within {START_TIMEOUT} s")
+
+
+@contextmanager
+def running_voila(
+    root: Path,
+    notebook: Path,
+    *,
+    data_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[VoilaServer]:
+    """Standalone `voila <notebook>` (no Jupyter server, so no extension: its kernels run an
+    embedded engine on `data_dir`), on a free loopback port without a token."""
+    port = free_port()
+    data = data_dir or root / "data"
+    command = [
+        sys.executable,
+        "-m",
+        "voila",
+        str(notebook),
+        "--no-browser",
+        f"--port={port}",
+        "--Voila.ip=127.0.0.1",
+    ]
+    log_path = root / "voila.log"
+    with _logged_process(command, _server_env(root, data, env), log_path) as process:
+        _wait_until_listening(port, process)
+        yield VoilaServer(port, log_path)

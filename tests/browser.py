@@ -1,0 +1,126 @@
+"""Real headless Chromium, Debian's `chromium` package, driven by Playwright, for page tests.
+
+Playwright's own browser download cannot run here (and is not needed): its Python wheel
+carries the driver, and `launch(executable_path=...)` points it at the system's Chromium.
+When that is missing and we are root on a Debian machine, the first test that needs it
+installs it with apt-get (workers take turns on a lock file so apt's own lock is never
+contended), as `tests/conftest.py` does for PostgreSQL. Where no Chromium can be had, the
+tests skip with the reason, shown by `pytest -ra`.
+
+Screenshots of the pages under test go to `test-artifacts/screenshots/` at the repository
+root, so a person can look at what the tests saw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, sync_playwright
+
+REPO = Path(__file__).resolve().parent.parent
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+APT_TIMEOUT = 300  # seconds; a cold `apt-get install chromium` pulls about 100 MB
+LAUNCH_ARGS = (
+    "--no-sandbox",  # containers and CI machines run the tests as root
+    "--disable-gpu",
+    "--disable-dev-shm-usage",  # a small /dev/shm must not crash the renderer
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+)
+
+
+class ChromiumUnavailable(Exception):
+    """Why no Chromium could be had; becomes the skip reason."""
+
+
+def find_chromium() -> Path | None:
+    """The system's Chromium: on PATH under one of its Debian or Ubuntu names."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    return None
+
+
+def install_chromium() -> Path:
+    """Install Debian's `chromium` with apt-get; refresh the package list once if it fails."""
+    if os.geteuid() != 0:
+        raise ChromiumUnavailable("chromium not found, and not root to apt-get install it")
+    apt = shutil.which("apt-get")
+    if apt is None:
+        raise ChromiumUnavailable("chromium not found, and no apt-get to install it")
+    with _exclusive(Path(tempfile.gettempdir()) / "openalgo-lab-apt.lock"):
+        if found := find_chromium():
+            return found
+        install = [apt, "install", "-y", "-q", "--no-install-recommends", "chromium"]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        try:
+            _run(install, "apt-get install chromium", env)
+        except ChromiumUnavailable:  # a stale or absent package list is the usual cause
+            _run([apt, "update", "-q"], "apt-get update", env)
+            _run(install, "apt-get install chromium", env)
+    found = find_chromium()
+    if found is None:
+        raise ChromiumUnavailable("apt-get installed chromium but no chromium is on PATH")
+    return found
+
+
+def chromium_executable() -> Path:
+    """The Chromium to drive, installing it first when it is missing."""
+    return find_chromium() or install_chromium()
+
+
+@contextlib.contextmanager
+def launched_browser() -> Iterator[Browser]:
+    """A headless Chromium under Playwright, closed afterwards."""
+    executable = chromium_executable()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(executable), headless=True, args=list(LAUNCH_ARGS)
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save a full-page PNG of `page` as test-artifacts/screenshots/<name>.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _run(command: list[str], what: str, env: dict[str, str]) -> None:
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=APT_TIMEOUT, env=env, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise ChromiumUnavailable(f"{what} did not finish within {APT_TIMEOUT} s") from None
+    except OSError as err:
+        raise ChromiumUnavailable(f"{what} could not run: {err}") from None
+    if done.returncode != 0:
+        output = (done.stderr or done.stdout).strip().splitlines()
+        last = output[-1] if output else "no output"
+        raise ChromiumUnavailable(f"{what} failed (exit {done.returncode}): {last}")
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
