@@ -22,6 +22,7 @@ from openalgo_lab.engine.engine import Engine
 from openalgo_lab.engine.settings import EngineSettings, SettingsError
 from openalgo_lab.server_ext.auth import Gate, KeyVerifier
 from openalgo_lab.server_ext.config_check import ExtensionConfig, configuration_problems
+from openalgo_lab.server_ext.feed_hub import QuoteHub
 from openalgo_lab.server_ext.handlers import handlers
 from openalgo_lab.server_ext.openapi import openapi_handlers
 from openalgo_lab.server_ext.ratelimit import (
@@ -32,7 +33,7 @@ from openalgo_lab.server_ext.ratelimit import (
 )
 from openalgo_lab.server_ext.user_handlers import user_handlers
 from openalgo_lab.server_ext.webhooks import webhook_handlers
-from openalgo_lab.server_ext.websocket import websocket_handlers
+from openalgo_lab.server_ext.websocket import tick_frame, websocket_handlers
 from openalgo_lab.store.state_crypto import load_or_create_pepper
 
 MIB = 1024 * 1024
@@ -45,6 +46,7 @@ class Services:
     engine: Engine
     gate: Gate
     pepper: bytes
+    feed: QuoteHub
 
 
 class OpenAlgoLabApp(ExtensionApp):
@@ -197,12 +199,14 @@ class OpenAlgoLabApp(ExtensionApp):
             self.startup_error = f"the API-key store failed to open: {err}"
             self.log.error("OpenAlgo Lab: %s", self.startup_error)
             return
-        self.services = Services(engine, gate, pepper)
+        feed = QuoteHub(lambda account: engine.account(account).data_broker, tick_frame)
+        self.services = Services(engine, gate, pepper, feed)
         self.log.info("OpenAlgo Lab engine started on %s", settings.data_dir)
 
     async def stop_extension(self) -> None:
         services, self.services = self.services, None
         self.startup_error = "the engine has stopped"
         if services is not None:
+            await services.feed.close()
             await services.engine.stop()
             self.log.info("OpenAlgo Lab engine stopped")

@@ -12,16 +12,15 @@ int.
 Like the REST routes, the socket skips Jupyter's token (outside callers cannot send one) and
 requires an OpenAlgo API key instead, checked by the same `Gate`.
 
-There is no broker tick stream to fan out yet, so each connection polls the quotes of what it
-subscribed from its account's data broker at a fixed cadence and sends what changed. Every
-connection has its own tasks and its own bounded outbox that keeps only the newest tick per
-stream, so a slow reader loses stale ticks (counted) and never delays anyone else.
+Ticks come from the `feed_hub`: one poller per account for all connections, each changed tick
+built and encoded once and handed to every subscriber. Every connection has its own writer and
+its own bounded outbox that keeps only the newest tick per stream, so a slow reader loses
+stale ticks (counted) and never delays anyone else.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -40,6 +39,7 @@ from openalgo_lab.domain.models import Depth, DepthLevel, OrderEvent, Quote
 from openalgo_lab.engine.events import Subscription
 from openalgo_lab.engine.views import order_row
 from openalgo_lab.server_ext.auth import Principal, Refusal
+from openalgo_lab.server_ext.feed_hub import Listener
 from openalgo_lab.server_ext.tokens import signing_secret, verify_token
 
 if TYPE_CHECKING:
@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 ROUTE = r"/openalgo/+ws/?"
-TICK_INTERVAL = 0.25  # seconds between polls of a connection's subscribed quotes
 AUTH_GRACE_SECONDS = 15.0  # OpenAlgo's WS_AUTH_GRACE_SECONDS
 AUTH_CLOSE_CODE = 4401  # OpenAlgo closes unauthenticated sockets with this code
 UNAVAILABLE_CLOSE_CODE = 1013  # "try again later": the engine is not running
@@ -64,6 +63,10 @@ class Mode(IntEnum):
     LTP = 1
     QUOTE = 2
     DEPTH = 3
+
+    @property
+    def wants_depth(self) -> bool:
+        return self is Mode.DEPTH
 
     @property
     def label(self) -> str:
@@ -149,6 +152,19 @@ def depth_side(levels: Iterable[DepthLevel]) -> list[JSON]:
     return rows
 
 
+def tick_frame(stream: Stream, quote: Quote, depth: Depth | None) -> tuple[JSON, JSON]:
+    """The `data` of a tick (what decides whether it changed) and the whole frame to send."""
+    data = tick_data(stream.mode, quote, depth)
+    frame = {
+        "type": "market_data",
+        "symbol": stream.symbol,
+        "exchange": stream.exchange.value,
+        "mode": int(stream.mode),
+        "data": data,
+    }
+    return data, frame
+
+
 def tick_data(mode: Mode, quote: Quote, depth: Depth | None) -> JSON:
     """The `data` of one tick for a subscriber at `mode` (higher modes include lower ones)."""
     data = ltp_data(quote)
@@ -186,7 +202,7 @@ class Outbox:
     conflated: int = 0
     close_after: tuple[int, str] | None = None  # close once the replies before it are sent
     _messages: deque[JSON] = field(default_factory=deque)
-    _ticks: OrderedDict[Stream, JSON] = field(default_factory=OrderedDict)
+    _ticks: OrderedDict[Stream, str] = field(default_factory=OrderedDict)  # encoded once
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __len__(self) -> int:
@@ -197,7 +213,7 @@ class Outbox:
         self._messages.append(message)
         self._ready.set()
 
-    def put_tick(self, stream: Stream, message: JSON) -> None:
+    def put_tick(self, stream: Stream, message: str) -> None:
         if stream in self._ticks:
             self._ticks[stream] = message
             self.conflated += 1
@@ -215,7 +231,7 @@ class Outbox:
         self.close_after = (code, reason)
         self._ready.set()
 
-    async def get(self) -> JSON | None:
+    async def get(self) -> JSON | str | None:
         """The next message; None once a requested close is due."""
         while not self and self.close_after is None:
             self._ready.clear()
@@ -241,8 +257,8 @@ class Session:
     """An authenticated connection's state: who it is and what it listens to."""
 
     principal: Principal
+    listener: Listener
     streams: dict[Stream, None] = field(default_factory=dict)  # ordered set
-    last_sent: dict[Stream, JSON] = field(default_factory=dict)
     orders: Subscription | None = None
 
     @property
@@ -256,7 +272,6 @@ class FeedSocket(ExtensionHandlerMixin, WebSocketHandler):
     outbox: Outbox
     session: Session | None
     _tasks: dict[str, asyncio.Task[None]]
-    _poke: asyncio.Event
     _deadline: object | None  # the IOLoop handle of the authentication deadline
     _closing: bool
 
@@ -274,7 +289,6 @@ class FeedSocket(ExtensionHandlerMixin, WebSocketHandler):
         self.outbox = Outbox()
         self.session = None
         self._tasks = {}
-        self._poke = asyncio.Event()
         self._closing = False
         self._spawn("writer", self._write_loop())
         self._deadline = IOLoop.current().call_later(AUTH_GRACE_SECONDS, self._auth_timeout)
@@ -289,6 +303,9 @@ class FeedSocket(ExtensionHandlerMixin, WebSocketHandler):
             IOLoop.current().remove_timeout(self._deadline)
             self._deadline = None
         self._stop_orders()
+        services = self.lab.services
+        if self.session is not None and services is not None:
+            services.feed.remove(self.session.listener)
         for task in self._tasks.values():
             task.cancel()
         self._tasks.clear()
@@ -324,7 +341,8 @@ class FeedSocket(ExtensionHandlerMixin, WebSocketHandler):
                 self.close(code, reason)
                 return
             try:
-                await self.write_message(json.dumps(message))
+                text = message if isinstance(message, str) else json.dumps(message)
+                await self.write_message(text)
             except WebSocketClosedError:
                 return
 
@@ -396,8 +414,7 @@ class FeedSocket(ExtensionHandlerMixin, WebSocketHandler):
             )
         account = self._account(services, outcome.account)
         if self.session is None:
-            self.session = Session(outcome)
-            self._spawn("poller", self._poll_loop())
+            self.session = Session(outcome, Listener(outcome.account, self.outbox.put_tick))
         if self._deadline is not None:
             IOLoop.current().remove_timeout(self._deadline)
             self._deadline = None
@@ -434,6 +451,7 @@ class FeedSocket(ExtensionHandlerMixin, WebSocketHandler):
         entries = requested_entries(request)
         modes = [parse_mode(e["mode"]) if "mode" in e else default_mode for e in entries]
         results: list[JSON] = []
+        added: list[Stream] = []
         for entry, mode in zip(entries, modes, strict=True):
             stream, problem = self._stream(services, entry, mode)
             if stream is not None and stream not in session.streams:
@@ -441,6 +459,7 @@ class FeedSocket(ExtensionHandlerMixin, WebSocketHandler):
                     problem = f"At most {MAX_SUBSCRIPTIONS} subscriptions per connection"
                 else:
                     session.streams[stream] = None
+                    added.append(stream)
             results.append(subscription_result(entry, mode, broker, problem))
         ok = sum(1 for r in results if r["status"] == "success")
         status = "success" if ok == len(results) else "partial" if ok else "error"
@@ -452,7 +471,7 @@ class FeedSocket(ExtensionHandlerMixin, WebSocketHandler):
             "broker": broker,
         }
         self.outbox.put(with_request_id(reply, request))
-        self._poke.set()  # the first tick of a new stream should not wait a full interval
+        services.feed.add(session.listener, added)  # after the ack: ticks follow it
 
     def _stream(
         self, services: Services, entry: JSON, mode: Mode
@@ -514,62 +533,10 @@ class FeedSocket(ExtensionHandlerMixin, WebSocketHandler):
     def _drop_streams(self, session: Session, streams: list[Stream]) -> None:
         for stream in streams:
             session.streams.pop(stream, None)
-            session.last_sent.pop(stream, None)
-        self.outbox.discard(streams)
-
-    async def _poll_loop(self) -> None:
-        """Poll this connection's streams every TICK_INTERVAL (sooner after a subscribe)."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), TICK_INTERVAL)
-            self._poke.clear()
-            session = self.session
-            if session is not None and session.streams:
-                await self._poll_once(session)
-
-    async def _poll_once(self, session: Session) -> None:
         services = self.lab.services
-        if services is None:
-            return
-        try:
-            broker = services.engine.account(session.account).data_broker
-        except Exception:
-            return
-        wanted = top_modes(session.streams)
-        depth_keys = [key for key, mode in wanted.items() if mode is Mode.DEPTH]
-        quote_keys = [key for key, mode in wanted.items() if mode is not Mode.DEPTH]
-        fetched: dict[tuple[Exchange, str], tuple[Quote, Depth | None]] = {}
-        try:
-            if quote_keys:
-                quotes = await broker.quotes(quote_keys)
-                fetched.update({key: (quote, None) for key, quote in quotes.items()})
-            for key in depth_keys:
-                book = await broker.depth(*key)
-                fetched[key] = (book.quote, book)
-        except Exception as err:  # a broker outage must not end the connection
-            log.debug("feed poll failed: %s", err)
-        self._send_ticks(session, fetched)
-
-    def _send_ticks(
-        self, session: Session, fetched: dict[tuple[Exchange, str], tuple[Quote, Depth | None]]
-    ) -> None:
-        """Queue a tick for every stream still subscribed whose data changed."""
-        for stream in list(session.streams):
-            found = fetched.get((stream.exchange, stream.symbol))
-            if found is None:
-                continue
-            data = tick_data(stream.mode, *found)
-            if session.last_sent.get(stream) == data:
-                continue
-            session.last_sent[stream] = data
-            tick = {
-                "type": "market_data",
-                "symbol": stream.symbol,
-                "exchange": stream.exchange.value,
-                "mode": int(stream.mode),
-                "data": data,
-            }
-            self.outbox.put_tick(stream, tick)
+        if services is not None:
+            services.feed.remove(session.listener, streams)
+        self.outbox.discard(streams)
 
     # -- order updates ---------------------------------------------------------------------------
     def _subscribe_orders(self, session: Session, request: JSON) -> None:
@@ -646,15 +613,6 @@ def subscription_result(entry: JSON, mode: Mode, broker: str, problem: str | Non
     if problem is not None:
         result["message"] = problem
     return result
-
-
-def top_modes(streams: Iterable[Stream]) -> dict[tuple[Exchange, str], Mode]:
-    """The highest mode wanted per instrument: one fetch serves every mode below it."""
-    wanted: dict[tuple[Exchange, str], Mode] = {}
-    for stream in streams:
-        key = (stream.exchange, stream.symbol)
-        wanted[key] = max(wanted.get(key, Mode.LTP), stream.mode)
-    return wanted
 
 
 def order_update(account: TradingAccount, event: OrderEvent) -> JSON:
