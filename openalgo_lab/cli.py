@@ -1,6 +1,7 @@
 """The `openalgo-lab` command.
 
-    openalgo-lab demo [--days N] [--seed S]       seed paper-trading history through the engine
+    openalgo-lab demo [--days N] [--seed S] [--[no-]progress]
+                                                  seed paper-trading history through the engine
     openalgo-lab instruments search QUERY [-e EXCHANGE] [-n LIMIT]
     openalgo-lab accounts                         accounts, mode and funds
     openalgo-lab journal [--in-flight] [-n LIMIT] recent and in-flight orders from the journal
@@ -31,20 +32,12 @@ def _settings(args: argparse.Namespace) -> EngineSettings:
     return EngineSettings.from_env(**overrides)
 
 
-def _tick(bar: Any) -> None:
-    bar.update()
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from openalgo_lab.demo import run_demo
 
     settings = _settings(args)
-    with tqdm(total=args.days, desc="seeding paper trades", unit="day") as bar:
-        report = run_demo(
-            settings.data_dir, days=args.days, seed=args.seed, progress=lambda _: _tick(bar)
-        )
+    # the bar goes to stderr (shown on a terminal or with --progress); stdout keeps the summary
+    report = run_demo(settings.data_dir, days=args.days, seed=args.seed, progress=args.progress)
     first, last = report.days[0], report.days[-1]
     print(
         f"{report.orders} orders, {report.trades} fills over {len(report.days)} trading days "
@@ -169,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="seed paper-trading history through the engine")
     demo.add_argument("--days", type=int, default=5, choices=range(1, 31), metavar="1..30")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress bar on stderr (default: only when stderr is a terminal)",
+    )
     demo.set_defaults(func=cmd_demo)
     inst = sub.add_parser("instruments", help="the master contract")
     inst_sub = inst.add_subparsers(dest="instruments_command", required=True)

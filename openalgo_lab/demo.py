@@ -15,7 +15,6 @@ three strategies trade on the sandbox as the simulated market moves:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -27,9 +26,11 @@ from openalgo_lab.domain.clock import ManualClock
 from openalgo_lab.domain.enums import Exchange
 from openalgo_lab.engine.engine import Engine
 from openalgo_lab.engine.settings import EngineSettings
+from openalgo_lab.progress import progress_bar
 
 ORB_SYMBOLS = ("RELIANCE", "HDFCBANK", "INFY", "ICICIBANK", "TCS", "SBIN")
 SWING_SYMBOLS = ("ITC", "LT", "BHARTIARTL")
+MAX_DAYS = 30  # the CLI offers 1..30: a month of minute-by-minute sessions
 
 
 @dataclass
@@ -56,8 +57,15 @@ def run_demo(
     days: int = 5,
     seed: int = 0,
     today: date | None = None,
-    progress: Callable[[date], None] | None = None,
+    progress: bool | None = None,
 ) -> DemoReport:
+    """Trade `days` sessions before `today` (default: today in IST) into `data_dir`.
+
+    A bar counts the days (`openalgo_lab.progress`: `True` shows it, `False` hides it, `None`
+    shows it in a notebook or a terminal). A fixed `today` and `seed` give the same history
+    every time, which is what the tutorials rely on."""
+    if not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"days must be between 1 and {MAX_DAYS}, got {days}")
     return asyncio.run(_run(data_dir, days, seed, today, progress))
 
 
@@ -66,7 +74,7 @@ async def _run(
     n_days: int,
     seed: int,
     today: date | None,
-    progress: Callable[[date], None] | None,
+    progress: bool | None,
 ) -> DemoReport:
     today = today or datetime.now(IST).date()
     schedule = trading_days_before(today, n_days)
@@ -77,12 +85,15 @@ async def _run(
     report = DemoReport(days=schedule)
     await engine.start(background=False)
     try:
-        for n, day in enumerate(schedule):
-            await _trade_day(
-                engine, clock, day, first=n == 0, last=n == len(schedule) - 1, report=report
-            )
-            if progress is not None:
-                progress(day)
+        with progress_bar(
+            total=len(schedule), desc="seeding paper trades", unit="day", enabled=progress
+        ) as bar:
+            for n, day in enumerate(schedule):
+                await _trade_day(
+                    engine, clock, day, first=n == 0, last=n == len(schedule) - 1, report=report
+                )
+                bar.set_postfix(day=day.isoformat(), orders=report.orders, fills=report.trades)
+                bar.update()
         if engine.history is not None:
             engine.history.flush()
     finally:

@@ -35,6 +35,7 @@ from openalgo_lab.domain.errors import NotFoundError, ValidationError
 from openalgo_lab.domain.models import Instrument
 from openalgo_lab.domain.money import ZERO
 from openalgo_lab.domain.symbols import MONTHS, format_expiry_dashed, parse_expiry
+from openalgo_lab.progress import track
 
 K = TypeVar("K", bound=Hashable)
 Positions = npt.NDArray[np.int32]
@@ -511,15 +512,21 @@ def _csv_row(inst: Instrument) -> list[str]:
     ]
 
 
-def load_csv(path: str | PathLike[str]) -> MasterContract:
+def load_csv(path: str | PathLike[str], *, progress: bool | None = None) -> MasterContract:
     """Read a master saved by `save_csv` (or OpenAlgo's `/instruments` CSV, which lacks the
-    last three columns); a bad row is a `ValidationError` naming its line."""
+    last three columns); a bad row is a `ValidationError` naming its line. A full broker
+    master has over 100,000 rows: `progress` counts them (see `openalgo_lab.progress`)."""
     with Path(path).open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in CSV_COLUMNS[:11] if c not in (reader.fieldnames or ())]
         if missing:
             raise ValidationError("csv", f"{path}: missing columns {', '.join(missing)}")
-        rows = [_parse_row(row, line) for line, row in enumerate(reader, start=2)]
+        numbered = enumerate(reader, start=2)
+        desc = f"loading {Path(path).name}"
+        rows = [
+            _parse_row(row, line)
+            for line, row in track(numbered, desc=desc, unit=" rows", enabled=progress)
+        ]
     return MasterContract(rows)
 
 

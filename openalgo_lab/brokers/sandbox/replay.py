@@ -37,6 +37,7 @@ from openalgo_lab.domain.calendar import IST, MarketCalendar
 from openalgo_lab.domain.enums import Exchange, Interval
 from openalgo_lab.domain.errors import NotFoundError, ValidationError
 from openalgo_lab.domain.models import Candle, Depth, DepthLevel, Instrument, Quote
+from openalgo_lab.progress import track
 
 HISTORY_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "oi")
 _DAY_SECONDS = 86_400
@@ -185,8 +186,12 @@ class ReplayMarket(MarketData):
         interval: Interval | None = None,
         calendar: MarketCalendar | None = None,
         spread_ticks: int = 1,
+        progress: bool | None = None,
     ) -> ReplayMarket:
-        data = {key: read_history_csv(path) for key, path in files.items()}
+        """One CSV of candles per instrument; `progress` counts the files read (see
+        `openalgo_lab.progress`)."""
+        items = track(files.items(), desc="loading history", unit=" files", enabled=progress)
+        data = {key: read_history_csv(path) for key, path in items}
         return cls(data, interval=interval, calendar=calendar, spread_ticks=spread_ticks)
 
     def interval_of(self, exchange: Exchange, symbol: str) -> Interval:
