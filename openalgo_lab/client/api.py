@@ -5,17 +5,23 @@ Method names, keyword arguments, wire field names and return shapes match the of
 `openalgo.api(...)` runs unchanged on `openalgo_lab.connect(...)`. Like the official client,
 order-call numbers travel as strings (`quantity="10"`) and the server accepts them.
 
-A transport is anything with `call(action, payload) -> (status, body)`; `EmbeddedTransport`
-runs an engine in this process, and a remote transport (the server-extension issue) speaks
-HTTP. On top of the compatible methods the Client adds DataFrame accessors.
+A transport is anything with `call(action, payload) -> (status, body)` and the two
+subscriptions; `EmbeddedTransport` runs an engine in this process and `RemoteTransport`
+speaks HTTP and OpenAlgo's WebSocket to any OpenAlgo-compatible server. On top of the
+compatible methods the Client adds DataFrame accessors, analytics, engine events and ticks.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import pandas as pd
+
+from openalgo_lab.client.ticks import TickStream, tick_streams
+
+log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 
@@ -31,6 +37,13 @@ class Transport(Protocol):
         """Call `callback(topic, data)` for engine events; returns an unsubscribe function."""
         ...
 
+    def subscribe_ticks(
+        self, callback: Callable[[str, Any], None], streams: Sequence[TickStream]
+    ) -> Callable[[], None]:
+        """Call `callback("tick", data)` for market data of `streams`; returns an unsubscribe
+        function."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -44,6 +57,14 @@ class Client:
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
+
+    def __repr__(self) -> str:
+        return f"Client({self._transport!r})"
+
+    @property
+    def transport(self) -> Transport:
+        """What the calls go through (`EmbeddedTransport` or `RemoteTransport`)."""
+        return self._transport
 
     def _post(self, action: str, payload: Mapping[str, Any]) -> JSON:
         status, body = self._transport.call(action, {k: v for k, v in payload.items()})
@@ -450,6 +471,40 @@ class Client:
         trade-book row (both plus `account`), whatever the transport. With the embedded engine
         the callback runs on the engine's thread."""
         return self._transport.subscribe(callback, topics)
+
+    def subscribe_ticks(
+        self,
+        symbols: Sequence[Mapping[str, str]],
+        mode: str | int = "LTP",
+        callback: Callable[[str, Any], None] | None = None,
+    ) -> Callable[[], None]:
+        """Call `callback("tick", data)` with live market data; returns a function that
+        unsubscribes.
+
+        `symbols` is `[{"exchange": "NSE", "symbol": "SBIN"}, ...]`; `mode` is "LTP", "Quote"
+        or "Depth" (OpenAlgo's feed modes, each carrying the fields of the ones before it).
+        A tick is `{exchange, symbol, mode, ltp, timestamp, ...}`, sent when the data
+        changed. Raises ValueError for a malformed request or an unknown symbol."""
+        if callback is None or not callable(callback):
+            raise TypeError("subscribe_ticks needs a callback(topic, data)")
+        streams = tick_streams(symbols, mode)
+        self._check_symbols(streams)
+        return self._transport.subscribe_ticks(callback, streams)
+
+    def _check_symbols(self, streams: Sequence[TickStream]) -> None:
+        """Refuse unknown instruments now, with the server's reason (one `multiquotes`
+        call); when the check itself cannot be made, subscribe anyway and let the feed
+        report."""
+        symbols = [{"exchange": s.exchange, "symbol": s.symbol} for s in streams]
+        status, body = self._transport.call("multiquotes", {"symbols": symbols})
+        if status == 400:
+            raise ValueError(f"Cannot subscribe: {body.get('message', 'bad request')}")
+        if status != 200 or body.get("status") != "success":
+            log.warning("could not check the symbols before subscribing: %s", body.get("message"))
+            return
+        problems = [str(r["error"]) for r in body.get("results") or [] if r.get("error")]
+        if problems:
+            raise ValueError("Cannot subscribe: " + "; ".join(problems))
 
 
 def _data(body: JSON) -> Any:
