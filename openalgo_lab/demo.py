@@ -15,6 +15,7 @@ three strategies trade on the sandbox as the simulated market moves:
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -66,7 +67,15 @@ def run_demo(
     every time, which is what the tutorials rely on."""
     if not 1 <= days <= MAX_DAYS:
         raise ValueError(f"days must be between 1 and {MAX_DAYS}, got {days}")
-    return asyncio.run(_run(data_dir, days, seed, today, progress))
+    work = _run(data_dir, days, seed, today, progress)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # a script or the CLI: no loop yet
+        return asyncio.run(work)
+    # A notebook cell already runs inside the kernel's event loop, where asyncio.run() is
+    # refused: run the demo on its own loop in a worker thread and wait for it.
+    with ThreadPoolExecutor(1, thread_name_prefix="openalgo-lab-demo") as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 async def _run(

@@ -54,3 +54,28 @@ def test_api_keys_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "revoked" in capsys.readouterr().out
     assert main(["--data-dir", str(tmp_path), "apikey", "revoke", "nope"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_run_demo_works_inside_a_running_event_loop(tmp_path: Path) -> None:
+    """A notebook cell runs inside the kernel's event loop, where asyncio.run() is refused."""
+    import asyncio
+    from datetime import date
+
+    from openalgo_lab.demo import run_demo
+
+    async def cell() -> int:
+        report = run_demo(tmp_path, days=1, today=date(2026, 11, 21), progress=False)
+        return report.trades
+
+    assert asyncio.run(cell()) > 0
+    with duckdb.connect(str(tmp_path / "history.duckdb"), read_only=True) as db:
+        days = db.sql("select distinct day from trades").fetchall()
+    assert days == [(date(2026, 11, 20),)]
+
+
+def test_run_demo_refuses_a_bad_day_count(tmp_path: Path) -> None:
+    from openalgo_lab.demo import run_demo
+
+    with pytest.raises(ValueError, match="days must be between 1 and 30, got 0"):
+        run_demo(tmp_path, days=0)
+    assert not (tmp_path / "history.duckdb").exists()
