@@ -4,22 +4,50 @@ OpenAlgo runs one broker account per instance; an engine here holds several. Eac
 its own analyze (paper) switch: in analyze mode its orders go to its own sandbox, otherwise to
 its live adapter. Every account always has a sandbox, so switching to analyze never needs a
 broker login.
+
+Each side brings its own master contract: the sandbox trades the sample master, a live broker
+its own (Zerodha's instrument dump, say), so symbols are checked against the master of the
+broker that will receive the order (`order_master`) or serve the data (`data_master`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from openalgo_lab.brokers.base import Broker
 from openalgo_lab.brokers.sandbox.broker import SandboxBroker
 from openalgo_lab.domain.errors import BrokerSessionExpired
+from openalgo_lab.instruments.master import MasterContract
+
+
+@runtime_checkable
+class LiveBroker(Broker, Protocol):
+    """What the engine needs of a live adapter beyond the `Broker` protocol: its login, its
+    own master contract, the tag it puts on the wire for one of ours, and a way to close."""
+
+    @property
+    def logged_in(self) -> bool: ...
+
+    @property
+    def master(self) -> MasterContract | None: ...
+
+    def login_url(self) -> str: ...
+
+    async def complete_login(self, request_token_or_url: str) -> object: ...
+
+    def wire_tag(self, tag: str) -> str:
+        """The tag the broker shows for an order we sent with `tag` (brokers limit tags)."""
+        ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass
 class TradingAccount:
     name: str
     sandbox: SandboxBroker
-    live: Broker | None = None
+    live: LiveBroker | None = None
     analyze: bool = True
     strategies: set[str] = field(default_factory=set)
 
@@ -44,4 +72,23 @@ class TradingAccount:
 
     @property
     def data_broker(self) -> Broker:
-        return self.live if self.live is not None else self.sandbox
+        """Live data when the account has a live broker: always in live mode (an expired
+        login then says so), in analyze mode only while logged in (else simulated data, so
+        paper trading never needs a login)."""
+        if self.live is not None and (not self.analyze or self.live.logged_in):
+            return self.live
+        return self.sandbox
+
+    @property
+    def order_master(self) -> MasterContract:
+        """The master of the broker that takes this account's orders."""
+        if self.analyze or self.live is None:
+            return self.sandbox.master
+        return self.live.master or self.sandbox.master
+
+    @property
+    def data_master(self) -> MasterContract:
+        """The master of the broker that serves this account's market data."""
+        if self.data_broker is self.live and self.live is not None:
+            return self.live.master or self.sandbox.master
+        return self.sandbox.master

@@ -24,11 +24,12 @@ from openalgo_lab.brokers.sandbox.market import MarketData, SimulatedMarket
 from openalgo_lab.domain.calendar import IST, MarketCalendar
 from openalgo_lab.domain.clock import Clock, SystemClock
 from openalgo_lab.domain.errors import NotFoundError, OpenAlgoError
-from openalgo_lab.domain.models import OrderEvent
-from openalgo_lab.engine.accounts import TradingAccount
+from openalgo_lab.domain.models import Order, OrderEvent
+from openalgo_lab.engine.accounts import LiveBroker, TradingAccount
 from openalgo_lab.engine.actions import ACTIONS, ActionContext, Payload
 from openalgo_lab.engine.batching import BatchThread
 from openalgo_lab.engine.events import EventBus
+from openalgo_lab.engine.live import LiveAccounts
 from openalgo_lab.engine.ordering import OrderRouter
 from openalgo_lab.engine.risk import RiskLimits
 from openalgo_lab.engine.settings import EngineSettings
@@ -41,6 +42,7 @@ from openalgo_lab.store.state import StateStore
 from openalgo_lab.store.state_journal import Journal
 
 if TYPE_CHECKING:
+    from openalgo_lab.brokers.base import Broker
     from openalgo_lab.store.history import HistoryStore, HistoryWriter
     from openalgo_lab.store.history_rows import RequestRow
 
@@ -48,6 +50,8 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_INTERVAL = 1.0  # seconds between saves of a changed sandbox
 SNAPSHOT_KEY = "sandbox:{}"
+SETTLE_INTERVAL = 5.0  # seconds between looks for orders whose placement outcome is unknown
+RECONCILE_TIMEOUT = 30.0  # seconds a live broker may take to show its order book on start
 
 JSON = dict[str, Any]
 
@@ -103,6 +107,10 @@ class Engine:
         self._saver: asyncio.Task[None] | None = None
         self._transitions: BatchThread[tuple[int, str, str, datetime]] | None = None
         self._requests: BatchThread[RequestRow] | None = None  # the traffic log
+        self.live_accounts: LiveAccounts | None = None  # opened by start()
+        self._live_tasks: dict[str, asyncio.Task[None]] = {}
+        self._settler: asyncio.Task[None] | None = None
+        self._background = False
         for name in self.settings.accounts:
             self.add_account(name)
 
@@ -128,7 +136,11 @@ class Engine:
         return account
 
     def set_analyze(self, name: str, analyze: bool) -> None:
+        """Switch an account between paper and live; remembered across restarts for
+        accounts with a live broker (OpenAlgo keeps its analyzer switch the same way)."""
         self.account(name).analyze = analyze
+        if self.live_accounts is not None:
+            self.live_accounts.set_analyze(name, analyze)
 
     async def kill(
         self,
@@ -163,6 +175,8 @@ class Engine:
         the history database (batched, off this path) and the journal's transitions."""
         order, trade = event.order, event.trade
         self._dirty.add(account.name)
+        if order.tag in self.router.unsettled:
+            self._settle(order.tag, order)
         self.events.publish("order", account.name, event)
         if self._transitions is not None and order.tag:
             entry = self.router.entries_by_tag.get(order.tag)
@@ -196,23 +210,35 @@ class Engine:
             self.journal = Journal(self.state)
             self._transitions = BatchThread(self.journal.transitions, name="journal-transitions")
             self._transitions.start()
+            self.live_accounts = LiveAccounts(
+                self.state, self.settings.data_dir, clock=self.clock, calendar=self.calendar
+            )
+            self._load_live_accounts()
             self._restore_sandboxes()
             await self.reconcile()
             self._open_history()
         except BaseException:
+            await self._close_live()
             self._close_stores()
             raise
         if background:
+            self._background = True
             for account in self.accounts.values():
                 await account.sandbox.start()
+                if account.live is not None:
+                    self._start_pump(account)
             self._saver = asyncio.create_task(self._save_loop(), name="sandbox-snapshots")
+            self._settler = asyncio.create_task(self._settle_loop(), name="order-settler")
 
     async def stop(self) -> None:
-        if self._saver is not None:
-            self._saver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._saver
-            self._saver = None
+        for task in (self._saver, self._settler):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._saver = self._settler = None
+        self._background = False
+        await self._close_live()
         for account in self.accounts.values():
             await account.sandbox.stop()
         if self.state is not None:
@@ -236,6 +262,7 @@ class Engine:
             self.state.close()
             self.state = None
         self.journal = None
+        self.live_accounts = None
         if self._lock is not None:
             self._lock.release()
             self._lock = None
@@ -267,34 +294,211 @@ class Engine:
 
     async def reconcile(self) -> list[str]:
         """Settle journal entries left "accepted" by a stop between the journal and the
-        broker's answer: an order the broker has (found by its tag) is acknowledged; one it
-        never received is marked rejected, so a retry with the same key says so instead of
-        ordering twice. Returns a line per entry settled."""
+        broker's answer: an order a broker has (found by its tag, in the sandbox or at the
+        live broker) is acknowledged; one no broker has is marked rejected, so a retry with
+        the same key says so instead of ordering twice. When a live broker's book cannot be
+        read (logged out, unreachable), its entries stay in flight for a later start.
+        Returns a line per entry looked at."""
         assert self.journal is not None
         report: list[str] = []
+        books: dict[tuple[str, str], list[Order] | None] = {}
         for record in self.journal.in_flight():
             account = self.accounts.get(record.account)
             if account is None:
                 continue
             tag = record.idempotency_key[:40]
-            orders = await account.order_broker.orders()
-            match = next((o for o in orders if o.tag == tag), None)
-            if match is not None:
-                self.journal.acknowledge(
-                    record.entry_id, orderid=match.orderid, response={"orderid": match.orderid}
-                )
-                report.append(f"{record.idempotency_key}: found at the broker as {match.orderid}")
-            else:
-                reason = "not placed: the engine stopped before the broker received the order"
-                self.journal.reject(
-                    record.entry_id,
-                    reason=reason,
-                    response={"status": "error", "message": reason},
-                )
-                report.append(f"{record.idempotency_key}: {reason}")
+            match: Order | None = None
+            unreadable: list[str] = []
+            for broker in self._brokers_of(account):
+                key = (account.name, broker.name)
+                if key not in books:
+                    books[key] = await self._read_book(broker)
+                orders = books[key]
+                if orders is None:
+                    unreadable.append(broker.name)
+                    continue
+                match = _find_tagged(orders, tag, broker)
+                if match is not None:
+                    break
+            report.append(
+                self._reconciled(record.entry_id, record.idempotency_key, match, unreadable)
+            )
         for line in report:
             log.warning("reconciled journal entry %s", line)
         return report
+
+    def _reconciled(
+        self, entry_id: int, key: str, match: Order | None, unreadable: list[str]
+    ) -> str:
+        assert self.journal is not None
+        if match is not None:
+            self.journal.acknowledge(
+                entry_id, orderid=match.orderid, response={"orderid": match.orderid}
+            )
+            self.router.unsettled.pop(key[:40], None)
+            return f"{key}: found at the broker as {match.orderid}"
+        if unreadable:
+            return f"{key}: still unknown ({', '.join(unreadable)} cannot be read); kept in flight"
+        reason = "not placed: the engine stopped before the broker received the order"
+        if key[:40] in self.router.unsettled:
+            reason = "not placed: the broker did not take the order (its answer was lost)"
+            self.router.unsettled.pop(key[:40], None)
+        self.journal.reject(
+            entry_id, reason=reason, response={"status": "error", "message": reason}
+        )
+        return f"{key}: {reason}"
+
+    @staticmethod
+    def _brokers_of(account: TradingAccount) -> list[Broker]:
+        brokers: list[Broker] = [account.sandbox]
+        if account.live is not None:
+            brokers.append(account.live)
+        return brokers
+
+    @staticmethod
+    async def _read_book(broker: Broker) -> list[Order] | None:
+        """A broker's order book, or None when it cannot be read now."""
+        try:
+            return await asyncio.wait_for(broker.orders(), RECONCILE_TIMEOUT)
+        except (OpenAlgoError, TimeoutError) as err:
+            message = err.message if isinstance(err, OpenAlgoError) else "timed out"
+            log.warning("cannot read the %s order book to reconcile: %s", broker.name, message)
+            return None
+
+    def _settle(self, tag: str, order: Order) -> None:
+        """A live order whose placement answer was lost showed up: acknowledge its entry."""
+        entry = self.router.unsettled.pop(tag, None)
+        if entry is None or self.journal is None:
+            return
+        try:
+            self.journal.acknowledge(
+                entry, orderid=order.orderid, response={"orderid": order.orderid}
+            )
+            log.warning(
+                "order %s (tag %s) found after a lost answer: acknowledged", order.orderid, tag
+            )
+        except OpenAlgoError as err:
+            log.error("cannot acknowledge journal entry %s: %s", entry, err.message)
+
+    async def _settle_loop(self) -> None:
+        """Look again for orders whose placement outcome was unknown, until each is found
+        or a readable order book shows it was never placed."""
+        while True:
+            await asyncio.sleep(SETTLE_INTERVAL)
+            if not self.router.unsettled or self.journal is None:
+                continue
+            try:
+                await self._settle_unknown()
+            except Exception:
+                log.exception("settling orders with an unknown outcome failed")
+
+    async def _settle_unknown(self) -> None:
+        assert self.journal is not None
+        pending = set(self.router.unsettled)
+        for record in self.journal.in_flight():
+            tag = record.idempotency_key[:40]
+            account = self.accounts.get(record.account)
+            if tag not in pending or account is None or account.live is None:
+                continue
+            orders = await self._read_book(account.live)
+            if orders is None:
+                continue
+            match = _find_tagged(orders, tag, account.live)
+            line = self._reconciled(record.entry_id, record.idempotency_key, match, [])
+            log.warning("settled journal entry %s", line)
+
+    # -- live brokers ---------------------------------------------------------------------
+    def _live(self) -> LiveAccounts:
+        if self.live_accounts is None:
+            raise OpenAlgoError("The engine is not started: live brokers need its state database")
+        return self.live_accounts
+
+    def _load_live_accounts(self) -> None:
+        """Accounts with a live broker in the state database join the engine (with their
+        analyze switch), and get their adapters (built offline; no broker is called)."""
+        live = self._live()
+        for mode in live.modes():
+            if mode.broker == "sandbox":
+                continue
+            account = self.accounts.get(mode.name) or self.add_account(mode.name)
+            account.analyze = mode.analyze
+        for account in self.accounts.values():
+            try:
+                account.live = live.build(account.name)
+            except OpenAlgoError as err:
+                log.error(
+                    "account %r: its live broker cannot be built: %s", account.name, err.message
+                )
+
+    def _start_pump(self, account: TradingAccount) -> None:
+        old = self._live_tasks.pop(account.name, None)
+        if old is not None:
+            old.cancel()
+        if account.live is not None:
+            self._live_tasks[account.name] = asyncio.create_task(
+                self._pump(account, account.live), name=f"live-orders-{account.name}"
+            )
+
+    async def _pump(self, account: TradingAccount, broker: LiveBroker) -> None:
+        """The live broker's order events into the engine, for as long as it runs."""
+        while True:
+            try:
+                async for event in broker.order_events():
+                    self._on_order_event(account, event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("order events of account %r stopped; restarting", account.name)
+            await asyncio.sleep(1.0)
+
+    async def _close_live(self) -> None:
+        tasks, self._live_tasks = list(self._live_tasks.values()), {}
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for account in self.accounts.values():
+            if account.live is not None:
+                with contextlib.suppress(Exception):
+                    await account.live.aclose()
+
+    async def configure_broker(
+        self,
+        name: str,
+        broker: str,
+        *,
+        api_key: str,
+        api_secret: str,
+        options: Mapping[str, str] | None = None,
+    ) -> TradingAccount:
+        """Give account `name` (created if new) a live broker with its app credentials,
+        stored encrypted. The account stays in analyze mode until switched to live."""
+        live = self._live()
+        await asyncio.to_thread(
+            live.configure, name, broker, api_key=api_key, api_secret=api_secret, options=options
+        )
+        account = self.accounts.get(name) or self.add_account(name)
+        old = account.live
+        account.live = live.build(name)
+        if old is not None:
+            await old.aclose()
+        if self._background:
+            self._start_pump(account)
+        return account
+
+    def live_broker(self, name: str) -> LiveBroker:
+        account = self.account(name)
+        if account.live is None:
+            raise NotFoundError(f"Account {name!r} has no live broker configured")
+        return account.live
+
+    def broker_login_url(self, name: str) -> str:
+        """Where the user logs in to the account's broker."""
+        return self.live_broker(name).login_url()
+
+    async def broker_login(self, name: str, request_token_or_url: str) -> object:
+        """Finish the broker login with what the broker's redirect handed the user."""
+        return await self.live_broker(name).complete_login(request_token_or_url)
 
     def _open_history(self) -> None:
         """The history database (DuckDB), written in batches off the request path."""
@@ -388,3 +592,9 @@ class Engine:
         if mode and "mode" not in out:
             out["mode"] = mode
         return Reply(200, out)
+
+
+def _find_tagged(orders: list[Order], tag: str, broker: Broker) -> Order | None:
+    """The order carrying our tag, as we sent it or as the broker shortened it."""
+    wire = broker.wire_tag(tag) if isinstance(broker, LiveBroker) else tag
+    return next((o for o in orders if o.tag in (tag, wire)), None)

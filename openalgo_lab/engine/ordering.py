@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from openalgo_lab.domain.enums import Action, Exchange, Product
-from openalgo_lab.domain.errors import OpenAlgoError, OrderRejected, ValidationError
+from openalgo_lab.domain.errors import BrokerError, OpenAlgoError, OrderRejected, ValidationError
 from openalgo_lab.domain.models import OrderRequest
 from openalgo_lab.domain.validation import check_order_against_instrument
 from openalgo_lab.engine.accounts import TradingAccount
@@ -52,6 +52,10 @@ class OrderRouter:
         # journal entry of each order, by the tag the order carries (its idempotency key):
         # lets the engine file an order's later states under its entry, off the order path
         self.entries_by_tag: dict[str, int] = {}
+        # entries whose placement outcome the live broker could not tell (answer lost and
+        # order book unreadable), by tag: left in flight, settled when the order shows up
+        # in the broker's events or a readable order book (Engine._settle_loop)
+        self.unsettled: dict[str, int] = {}
         self._symbol_locks: dict[tuple[str, Exchange, str, Product], asyncio.Lock] = {}
 
     def symbol_lock(self, account: str, request: OrderRequest) -> asyncio.Lock:
@@ -88,14 +92,23 @@ class OrderRouter:
             self.entries_by_tag[key[:40]] = entry_id
         try:
             with phase("risk"):
-                self._check_instrument(request)
+                self._check_instrument(account, request)
                 await self._check_risk(account, request)
+        except OpenAlgoError as err:
+            self._reject(entry_id, err)
+            raise
+        try:
             with phase("broker"):
                 order = await account.order_broker.place_order(_with_tag(request, key))
+        except BrokerError:
+            # The broker may have the order (the Broker protocol's meaning of a BrokerError
+            # from place_order): the entry stays in flight and is settled by its tag, the
+            # order is never re-sent.
+            if entry_id is not None:
+                self.unsettled[key[:40]] = entry_id
+            raise
         except OpenAlgoError as err:
-            if journal is not None and entry_id is not None:
-                with phase("journal"):
-                    journal.reject(entry_id, reason=err.message, response=err.to_envelope())
+            self._reject(entry_id, err)
             raise
         if journal is not None and entry_id is not None:
             with phase("journal"):
@@ -103,6 +116,12 @@ class OrderRouter:
                     entry_id, orderid=order.orderid, response={"orderid": order.orderid}
                 )
         return Placed(order.orderid)
+
+    def _reject(self, entry_id: int | None, err: OpenAlgoError) -> None:
+        journal = self.engine.journal
+        if journal is not None and entry_id is not None:
+            with phase("journal"):
+                journal.reject(entry_id, reason=err.message, response=err.to_envelope())
 
     @staticmethod
     def _repeat(begun: JournalBegin) -> Placed:
@@ -118,9 +137,10 @@ class OrderRouter:
             raise OrderRejected(str(previous.get("message", "rejected earlier")))
         return Placed(str(previous.get("orderid", "")), True, previous)
 
-    def _check_instrument(self, request: OrderRequest) -> None:
-        """Master-contract rules (symbol, ticks, lots, products) before risk and the broker."""
-        inst = self.engine.master.find(request.exchange, request.symbol)
+    def _check_instrument(self, account: TradingAccount, request: OrderRequest) -> None:
+        """Master-contract rules (symbol, ticks, lots, products) before risk and the broker,
+        against the master of the broker that will take the order."""
+        inst = account.order_master.find(request.exchange, request.symbol)
         if inst is None:
             raise ValidationError("symbol", f"{request.symbol} not found on {request.exchange}")
         check_order_against_instrument(request, inst)

@@ -20,7 +20,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -216,6 +216,47 @@ class ZerodhaBroker:
 
     def __repr__(self) -> str:
         return f"ZerodhaBroker(account={self.config.account!r}, {self.session!r})"
+
+    # -- building from stored credentials (engine/live.py) ---------------------------------
+    @classmethod
+    def check_options(cls, options: Mapping[str, str]) -> None:
+        """`ValidationError` naming a bad option (`base_url`, `timeout`, ...)."""
+        KiteConfig.from_options("key", "secret", options)
+
+    @classmethod
+    def from_credentials(
+        cls,
+        *,
+        account: str,
+        api_key: str,
+        api_secret: str,
+        options: Mapping[str, str],
+        cache_dir: Path | None,
+        clock: Clock | None = None,
+        calendar: MarketCalendar | None = None,
+        save_login: Callable[[str, str, datetime], None] | None = None,
+        stored_login: Callable[[], tuple[str, str, datetime] | None] | None = None,
+    ) -> ZerodhaBroker:
+        """An adapter for a stored account: its logins are saved with `save_login` (access
+        token, user id, expiry) and looked up with `stored_login` when it has none."""
+        config = KiteConfig.from_options(
+            api_key, api_secret, options, account=account, cache_dir=cache_dir
+        )
+
+        def on_login(login: KiteLogin) -> None:
+            if save_login is not None:
+                save_login(login.access_token, login.user_id, login.expires_at)
+
+        def reload() -> KiteLogin | None:
+            found = stored_login() if stored_login is not None else None
+            if found is None:
+                return None
+            token, user_id, expires = found
+            return KiteLogin(token, user_id, expires - timedelta(days=1), expires)
+
+        broker = cls(config, clock=clock, calendar=calendar, on_login=on_login, reload=reload)
+        broker.restore_login(reload())
+        return broker
 
     # -- login -----------------------------------------------------------------------------
     @property
@@ -422,6 +463,10 @@ class ZerodhaBroker:
 
     def order_events(self) -> AsyncIterator[OrderEvent]:
         return self.updates.events()
+
+    def wire_tag(self, tag: str) -> str:
+        """The tag Kite shows for an order we sent with `tag` (Kite keeps 20 characters)."""
+        return mapping.kite_tag(tag)
 
     # -- postbacks -------------------------------------------------------------------------
     def verify_postback(self, payload: Mapping[str, Any]) -> None:

@@ -46,7 +46,7 @@ def symbol_of(p: Payload, field: str = "symbol") -> str:
 
 def instrument_of(ctx: ActionContext, exchange: Exchange, symbol: str) -> Instrument:
     """The master-contract row, or OpenAlgo's 404 `Symbol X not found on EXCH`."""
-    return ctx.engine.master.get(exchange, symbol)
+    return ctx.master.get(exchange, symbol)
 
 
 def quote_data(q: Quote) -> JSON:
@@ -117,7 +117,7 @@ async def multiquotes(ctx: ActionContext, p: Payload) -> JSON:
     """Quotes for many symbols in one broker call; an unknown symbol is an error entry."""
     items = p.items("symbols", maximum=MAX_MULTIQUOTES)
     requested = [_pair(item, i) for i, item in enumerate(items)]
-    known = [(e, s) for s, e in requested if ctx.engine.master.find(e, s) is not None]
+    known = [(e, s) for s, e in requested if ctx.master.find(e, s) is not None]
     found = await ctx.data.quotes(_unique(known)) if known else {}
     return {"results": [_multiquote_result(s, e, found) for s, e in requested]}
 

@@ -54,7 +54,7 @@ async def margin(ctx: ActionContext, p: Payload) -> JSON:
         field = f"positions[{i}]"
         exchange = leg.exchange()
         symbol = leg.text("symbol").upper()
-        inst = ctx.engine.master.find(exchange, symbol)
+        inst = ctx.master.find(exchange, symbol)
         if inst is None:
             raise ValidationError(f"{field}.symbol", f"{symbol} not found on {exchange}")
         act = leg.enum(Action, "action")

@@ -161,7 +161,7 @@ def spot_of(master: MasterContract, contract: Instrument, today: date) -> Instru
 async def resolve_series(
     ctx: ActionContext, underlying: str, exchange: Exchange, expiry_date: str | None
 ) -> Series:
-    master = ctx.engine.master
+    master = ctx.master
     text = underlying.strip().upper()
     if not text:
         raise ValidationError("underlying", "is required")
@@ -449,7 +449,7 @@ def _plan(ctx: ActionContext, ask: GreeksAsk, cutoff: time | None) -> _Plan:
     if ask.forward_price is not None and ask.forward_price > 0:
         plan.forward = float(ask.forward_price)
         return plan
-    master = ctx.engine.master
+    master = ctx.master
     if ask.underlying_symbol and ask.underlying_symbol != inst.name:
         exchange = ask.underlying_exchange or inst.underlying_exchange or inst.exchange
         plan.spot_key = instrument_of(ctx, exchange, ask.underlying_symbol).key
@@ -478,7 +478,7 @@ async def _forwards(
                 _Parity(
                     plan.spot_key,
                     plan.expiry_at,
-                    ctx.engine.master.option_chain(name, venue, expiry),
+                    ctx.master.option_chain(name, venue, expiry),
                 ),
             )
     for parity in parities.values():

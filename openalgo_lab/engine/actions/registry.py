@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from openalgo_lab.brokers.base import Broker
     from openalgo_lab.engine.accounts import TradingAccount
     from openalgo_lab.engine.engine import Engine
+    from openalgo_lab.instruments.master import MasterContract
 
 JSON = dict[str, Any]
 
@@ -59,6 +60,11 @@ class ActionContext:
     @property
     def data(self) -> Broker:
         return self.account.data_broker
+
+    @property
+    def master(self) -> MasterContract:
+        """The master contract of the broker serving `data` (symbols, expiries, chains)."""
+        return self.account.data_master
 
     @property
     def analyze(self) -> bool:

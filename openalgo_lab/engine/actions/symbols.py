@@ -37,7 +37,7 @@ async def symbol(ctx: ActionContext, p: Payload) -> JSON:
     """The master-contract row of one symbol (token, lot size, tick size, expiry...)."""
     exchange = p.exchange()
     inst = instrument_of(ctx, exchange, symbol_of(p))
-    return {"data": ctx.engine.master.record(inst)}
+    return {"data": ctx.master.record(inst)}
 
 
 @action("search")
@@ -45,7 +45,7 @@ async def search(ctx: ActionContext, p: Payload) -> JSON:
     """Symbols matching every word of a free-text query (`NIFTY 26000 DEC CE`)."""
     query = p.text("query")
     exchange = p.enum(Exchange, "exchange") if p.has("exchange") else None
-    found = ctx.engine.master.search(query, exchange, limit=SEARCH_LIMIT)
+    found = ctx.master.search(query, exchange, limit=SEARCH_LIMIT)
     message = f"Found {len(found)} matching symbols" if found else "No matching symbols found"
     return {"message": message, "data": [instrument_record(inst) for inst in found]}
 
@@ -61,7 +61,7 @@ async def expiry(ctx: ActionContext, p: Payload) -> JSON:
     kind = p.text("instrumenttype").lower()
     if kind not in EXPIRY_KINDS:
         raise ValidationError("instrumenttype", f"must be futures or options, got {kind!r}")
-    dates = ctx.engine.master.expiries(name, exchange, kind)
+    dates = ctx.master.expiries(name, exchange, kind)
     if not dates:
         message = f"No expiry dates found for {name} {kind} in {exchange}"
     else:
@@ -80,7 +80,7 @@ async def instruments(ctx: ActionContext, p: Payload) -> JSON:
     exchange = p.enum(Exchange, "exchange") if p.has("exchange") else None
     rows = [
         instrument_row(inst)
-        for inst in ctx.engine.master
+        for inst in ctx.master
         if exchange is None or inst.exchange is exchange
     ]
     return {"data": rows}
