@@ -79,8 +79,6 @@ async def instruments(ctx: ActionContext, p: Payload) -> JSON:
     """The whole master contract, or one exchange of it (the REST layer also serves CSV)."""
     exchange = p.enum(Exchange, "exchange") if p.has("exchange") else None
     rows = [
-        instrument_row(inst)
-        for inst in ctx.master
-        if exchange is None or inst.exchange is exchange
+        instrument_row(inst) for inst in ctx.master if exchange is None or inst.exchange is exchange
     ]
     return {"data": rows}
