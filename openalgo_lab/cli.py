@@ -3,7 +3,11 @@
     openalgo-lab demo [--days N] [--seed S] [--[no-]progress]
                                                   seed paper-trading history through the engine
     openalgo-lab instruments search QUERY [-e EXCHANGE] [-n LIMIT]
-    openalgo-lab accounts                         accounts, mode and funds
+    openalgo-lab accounts                         accounts, mode, broker login and funds
+    openalgo-lab accounts set-broker ACCOUNT zerodha --api-key K [--api-secret S]
+                 [--option base_url=URL ...]      give an account a live broker (secrets encrypted)
+    openalgo-lab accounts login ACCOUNT [REDIRECT_URL_OR_REQUEST_TOKEN]
+                                                  the broker's daily login (prints the login URL)
     openalgo-lab journal [--in-flight] [-n LIMIT] recent and in-flight orders from the journal
     openalgo-lab apikey create [--account A] [--scope trading|read] [--label L]
     openalgo-lab apikey list | revoke KEY_ID
@@ -76,20 +80,97 @@ def _with_engine(args: argparse.Namespace, work: object) -> int:
 
 
 def cmd_accounts(args: argparse.Namespace) -> int:
+    command = getattr(args, "accounts_command", None)
+    if command == "set-broker":
+        return _accounts_set_broker(args)
+    if command == "login":
+        return _accounts_login(args)
+
     async def show(engine: object) -> int:
         from openalgo_lab.engine.engine import Engine
 
         assert isinstance(engine, Engine)
         for name, account in engine.accounts.items():
             funds = (await engine.call("funds", {}, account=name)).body.get("data", {})
+            login = ""
+            if account.live is not None:
+                login = "logged in" if account.live.logged_in else "logged out"
             print(
-                f"{name:<12} {account.mode:<8} broker {account.broker_name:<8} "
+                f"{name:<12} {account.mode:<8} broker {account.broker_name:<8} {login:<10} "
                 f"available ₹{funds.get('availablecash', 0):,.2f} "
                 f"used ₹{funds.get('utiliseddebits', 0):,.2f}"
             )
         return 0
 
     return _with_engine(args, show)
+
+
+def _live_accounts(args: argparse.Namespace) -> Any:
+    """The state database's live-broker side, without the engine (works beside a server)."""
+    from openalgo_lab.domain.clock import SystemClock
+    from openalgo_lab.engine.live import LiveAccounts
+
+    state, settings = _state(args)
+    return state, LiveAccounts(state, settings.data_dir, clock=SystemClock())
+
+
+def _accounts_set_broker(args: argparse.Namespace) -> int:
+    from getpass import getpass
+
+    from openalgo_lab.domain.errors import ValidationError
+
+    options: dict[str, str] = {}
+    for item in args.option:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValidationError("option", f"{item!r} is not NAME=VALUE")
+        options[name.strip()] = value.strip()
+    secret = args.api_secret or getpass(f"{args.broker} api_secret (not shown): ")
+    state, live = _live_accounts(args)
+    try:
+        live.configure(
+            args.account, args.broker, api_key=args.api_key, api_secret=secret, options=options
+        )
+    finally:
+        state.close()
+    print(
+        f"account {args.account}: broker {args.broker} configured (credentials encrypted); "
+        f"log in with: openalgo-lab accounts login {args.account}"
+    )
+    return 0
+
+
+def _accounts_login(args: argparse.Namespace) -> int:
+    from openalgo_lab.domain.calendar import IST
+    from openalgo_lab.domain.errors import NotFoundError
+
+    state, live = _live_accounts(args)
+    try:
+        broker = live.build(args.account)
+        if broker is None:
+            raise NotFoundError(
+                f"Account {args.account!r} has no live broker; "
+                f"configure one with: openalgo-lab accounts set-broker {args.account} ..."
+            )
+        answer = args.token
+        if not answer:
+            print(f"Log in to {broker.name} at:\n  {broker.login_url()}")
+            answer = input("Then paste the address your browser was sent to: ")
+
+        async def login() -> None:
+            try:
+                await broker.complete_login(answer)
+            finally:
+                await broker.aclose()
+
+        asyncio.run(login())
+        stored = live.stored(args.account)
+    finally:
+        state.close()
+    until = f"{stored.expires_at.astimezone(IST):%Y-%m-%d %H:%M} IST" if stored else "?"
+    who = stored.user_id if stored else "?"
+    print(f"account {args.account}: logged in to {broker.name} as {who} until {until}")
+    return 0
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
@@ -176,8 +257,22 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("-e", "--exchange", choices=[e.value for e in Exchange], type=str.upper)
     search.add_argument("-n", "--limit", type=int, default=20)
     search.set_defaults(func=cmd_search)
-    accounts = sub.add_parser("accounts", help="accounts, mode and funds")
+    accounts = sub.add_parser("accounts", help="accounts, brokers and logins")
     accounts.set_defaults(func=cmd_accounts)
+    accounts_sub = accounts.add_subparsers(dest="accounts_command")
+    set_broker = accounts_sub.add_parser("set-broker", help="give an account a live broker")
+    set_broker.add_argument("account")
+    set_broker.add_argument("broker", help="an installed broker adapter, e.g. zerodha")
+    set_broker.add_argument("--api-key", required=True)
+    set_broker.add_argument("--api-secret", help="asked for (not echoed) when left out")
+    set_broker.add_argument(
+        "--option", action="append", default=[], metavar="NAME=VALUE", help="adapter option"
+    )
+    set_broker.set_defaults(func=cmd_accounts)
+    login = accounts_sub.add_parser("login", help="the broker's daily login")
+    login.add_argument("account")
+    login.add_argument("token", nargs="?", help="the redirect URL or its request_token")
+    login.set_defaults(func=cmd_accounts)
     journal = sub.add_parser("journal", help="recent and in-flight orders")
     journal.add_argument("--in-flight", action="store_true")
     journal.add_argument("-n", "--limit", type=int, default=20)
