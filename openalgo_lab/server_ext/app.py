@@ -25,6 +25,7 @@ from openalgo_lab.server_ext.config_check import ExtensionConfig, configuration_
 from openalgo_lab.server_ext.feed_hub import QuoteHub
 from openalgo_lab.server_ext.handlers import handlers
 from openalgo_lab.server_ext.openapi import openapi_handlers
+from openalgo_lab.server_ext.postback import postback_handlers
 from openalgo_lab.server_ext.ratelimit import (
     FailureThrottle,
     RateLimits,
@@ -136,6 +137,7 @@ class OpenAlgoLabApp(ExtensionApp):
         self.handlers.extend(websocket_handlers())
         self.handlers.extend(openapi_handlers())
         self.handlers.extend(user_handlers())
+        self.handlers.extend(postback_handlers())
 
     def engine_settings(self) -> EngineSettings:
         """The environment's settings with every trait that was set laid over them."""
