@@ -49,7 +49,7 @@ KITE_VERSION = "3"
 DEFAULT_TIMEOUT = 10.0
 Params = Mapping[str, str] | Sequence[tuple[str, str]] | None
 _Query = list[tuple[str, str | int | float | bool | None]]
-SESSION_EXPIRED = "broker session expired: the Zerodha (Kite) login is no longer valid"
+SESSION_EXPIRED = "broker session expired"
 
 
 class RateClass(StrEnum):
@@ -100,7 +100,10 @@ def error_from_envelope(status: int, body: Mapping[str, Any]) -> Exception:
     message = str(body.get("message") or f"HTTP {status}")
     if kind == "TokenException":
         log.info("Kite refused the session (%s): %s", status, message)
-        return BrokerSessionExpired(f"{SESSION_EXPIRED}; log in again")
+        return BrokerSessionExpired(
+            f"{SESSION_EXPIRED}: Kite refused the login (it ends every day at 06:00 IST); "
+            "log in to Zerodha again"
+        )
     if status == 429:
         return KiteRateLimited(f"Kite's rate limit was hit: {message}")
     if kind == "MarginException":
@@ -215,7 +218,9 @@ class KiteHttp:
         headers = {"X-Kite-Version": KITE_VERSION, "User-Agent": "openalgo-lab"}
         if auth:
             if not self._access_token:
-                raise BrokerSessionExpired(f"{SESSION_EXPIRED}: not logged in yet; log in first")
+                raise BrokerSessionExpired(
+                    f"{SESSION_EXPIRED}: not logged in to Zerodha (Kite) yet; log in first"
+                )
             headers["Authorization"] = f"token {self.api_key}:{self._access_token}"
         return headers
 

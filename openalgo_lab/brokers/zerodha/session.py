@@ -134,10 +134,10 @@ class KiteSession:
     @property
     def expired_message(self) -> str:
         who = f" of account {self.account!r}" if self.account else ""
-        hint = f"openalgo-lab accounts login {self.account}" if self.account else "log in"
+        hint = f": openalgo-lab accounts login {self.account}" if self.account else ""
         return (
-            f"{SESSION_EXPIRED}{who} (Kite logins end at 06:00 IST every day); "
-            f"log in again ({hint})"
+            f"{SESSION_EXPIRED}: the Zerodha (Kite) login{who} is missing or over "
+            f"(Kite logins end at 06:00 IST every day); log in again{hint}"
         )
 
     def login_url(self) -> str:
