@@ -83,7 +83,7 @@ def test_build_restores_the_stored_login(live: LiveAccounts) -> None:
     assert isinstance(broker, ZerodhaBroker) and not broker.logged_in
     with pytest.raises(
         BrokerSessionExpired,
-        match="broker session expired: the Zerodha .Kite. login of account 'kite'",
+        match=r"broker session expired: the Zerodha \(Kite\) login of account 'kite'",
     ):
         broker.session.ensure()
     live.save_login("kite", "tok", "AB1234", NOW + timedelta(hours=1))
