@@ -461,9 +461,17 @@ def test_tick_requests_are_checked(remote: Client, embedded: Client) -> None:
 
 
 def test_a_script_feed_runs_on_its_own_thread(remote: Client) -> None:
-    feed = remote.transport.feed()  # type: ignore[attr-defined]
-    assert isinstance(feed, Feed) and feed.on_private_loop
-    assert wait_for(lambda: feed.status.connected)
+    threads: set[str] = set()
+    unsubscribe = remote.subscribe(lambda topic, data: threads.add(threading.current_thread().name))
+    try:
+        feed = remote.transport.feed()  # type: ignore[attr-defined]
+        assert isinstance(feed, Feed) and feed.on_private_loop
+        assert wait_for(lambda: feed.status.connected)
+        remote.placeorder(**ORDER)
+        assert wait_for(lambda: bool(threads))
+    finally:
+        unsubscribe()
+    assert threads == {"openalgo-lab-feed"}
 
 
 # -- connect(): choosing the engine --------------------------------------------------------------
@@ -599,3 +607,42 @@ def test_a_wrong_jupyter_token_is_a_clean_error(server: LiveServer) -> None:
     assert body["status"] == "error" and body["code"] == 403
     assert body["error_type"] == "auth_error"
     assert "refused a session token" in body["message"] and "wrong-token" not in body["message"]
+
+
+def test_discovery_works_with_a_server_without_a_token(tmp_path: Path) -> None:
+    """`--IdentityProvider.token=''` (authentication disabled): the token route still needs
+    XSRF on a POST, which the client satisfies itself."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENALGO_LAB_", "JPY_"))}
+    env.update(
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"),
+        OPENALGO_LAB_DATA_DIR=str(tmp_path / "data"),
+        OPENALGO_LAB_MARKET_HOURS="always",
+    )
+    command = [sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser"]
+    command += [f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1"]
+    command += ["--IdentityProvider.token=", f"--ServerApp.root_dir={tmp_path}"]
+    with (tmp_path / "server.log").open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/openalgo"
+        assert wait_for(lambda: _answers(url), timeout=60), (tmp_path / "server.log").read_text()
+        env["JPY_PARENT_PID"] = str(process.pid)
+        script = "import openalgo_lab; c = openalgo_lab.connect(embedded=False); print(c.funds())"
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "'status': 'success'" in done.stdout
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.post(f"{url}/api/v1/ping", json={}, timeout=2).status_code == 401
+    except httpx.TransportError:
+        return False
