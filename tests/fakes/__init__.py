@@ -1,0 +1,1 @@
+"""Protocol-faithful local stand-ins for outside services, for tests only."""
