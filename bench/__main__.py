@@ -7,6 +7,7 @@ import sys
 import time
 
 BENCHES = ["bench_matching", "bench_search", "bench_market", "bench_engine", "bench_history"]
+BENCHES.append("bench_widgets")
 
 
 def main() -> None:

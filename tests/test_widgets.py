@@ -357,6 +357,7 @@ def test_position_book_closes_a_position(client: Client) -> None:
         positions.close()
 
 
+@pytest.mark.slow  # placing 5,000 orders takes a few seconds
 def test_big_order_book_renders_one_bounded_page(client: Client) -> None:
     total = 5000
     for _ in range(total // 100):
