@@ -23,6 +23,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 FAULT_KINDS = ("timeout", "5xx", "500", "502", "429", "malformed", "html", "lost")
@@ -93,6 +94,7 @@ class RateLimiter:
     """Sliding windows per class; a refused request does not count against the window."""
 
     enabled: bool = True
+    clock: Callable[[], float] = time.monotonic
     _hits: dict[tuple[str, float], deque[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -100,7 +102,7 @@ class RateLimiter:
         if not self.enabled:
             return True
         kind = rate_class(method, path)
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             windows = []
             for limit, seconds in RATE_LIMITS[kind]:

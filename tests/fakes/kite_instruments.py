@@ -17,9 +17,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from pathlib import Path
 
 from openalgo_lab.domain import black76
@@ -334,7 +336,13 @@ def build_instruments(today: date, calendar: MarketCalendar | None = None) -> li
     return rows
 
 
-def instruments_csv(rows: list[KiteInstrument]) -> str:
+@lru_cache(maxsize=4)
+def instruments_for(today: date) -> tuple[KiteInstrument, ...]:
+    """`build_instruments` with the exchange calendar, built once per date (rows are frozen)."""
+    return tuple(build_instruments(today))
+
+
+def instruments_csv(rows: Sequence[KiteInstrument]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

@@ -31,7 +31,7 @@ from openalgo_lab.domain.calendar import MarketCalendar
 from openalgo_lab.domain.clock import Clock, ManualClock
 from openalgo_lab.domain.enums import Exchange
 from tests.fakes.kite_errors import IST, input_error, kite_timestamp, order_error, token_error
-from tests.fakes.kite_instruments import KiteInstrument, build_instruments
+from tests.fakes.kite_instruments import KiteInstrument, instruments_for
 from tests.fakes.kite_market import PriceState, candles, on_tick, parse_kite_datetime
 from tests.fakes.kite_orders import (
     MAX_MODIFICATIONS,
@@ -137,7 +137,7 @@ class KiteState:
         self.clock = clock
         self.calendar = calendar or MarketCalendar()
         self.lock = threading.RLock()
-        self.instruments = build_instruments(self.now().astimezone(IST).date(), self.calendar)
+        self.instruments = instruments_for(self.now().astimezone(IST).date())
         self.by_key = {(i.exchange, i.tradingsymbol): i for i in self.instruments}
         self.by_token = {i.instrument_token: i for i in self.instruments}
         self.prices: dict[int, PriceState] = {}
