@@ -86,11 +86,13 @@ class EmbeddedQueue:
 
 class ServerQueue:
     """The Action Center route of a Jupyter server with the extension (`server` is its base
-    URL, e.g. `http://127.0.0.1:8888/`; `token` its Jupyter token)."""
+    URL, e.g. `http://127.0.0.1:8888/`; `token` its Jupyter token, "" when it has none)."""
 
     def __init__(self, server: str, token: str, *, timeout: float = 10.0) -> None:
+        from openalgo_lab.client.credentials import jupyter_auth
+
         self._url = server.rstrip("/") + "/openalgo/actioncenter"
-        self._headers = {"Authorization": f"token {token}"}
+        self._headers = jupyter_auth(token)
         self._timeout = timeout
 
     def _request(self, method: str, body: JSON | None = None) -> JSON:
@@ -139,13 +141,21 @@ class UnavailableQueue:
 
 
 def queue_for(client: Client, server: str | None = None, token: str | None = None) -> ApprovalQueue:
-    """The Action Center behind `client`: the server route when `server` and `token` are
-    given, else the embedded engine's own queue."""
-    if server and token:
-        return ServerQueue(server, token)
+    """The Action Center behind `client`: the server route when `server` (and `token`) are
+    given; the embedded engine's own queue; or, for a kernel's Client that holds its Jupyter
+    server's token (session tokens), that server's route."""
+    if server:
+        return ServerQueue(server, token or "")
     transport = getattr(client, "_transport", None)
     if transport is not None and hasattr(transport, "engine") and hasattr(transport, "_run"):
         return EmbeddedQueue(transport)
+    credentials = getattr(transport, "credentials", None)
+    token_url = getattr(credentials, "token_url", None)
+    jupyter_token = getattr(credentials, "jupyter_token", None)
+    suffix = "openalgo/token"
+    if isinstance(token_url, str) and token_url.rstrip("/").endswith(suffix):
+        root = token_url.rstrip("/")[: -len(suffix)]
+        return ServerQueue(root, jupyter_token if isinstance(jupyter_token, str) else "")
     return UnavailableQueue(
         "The Action Center is served to the Jupyter user at {base_url}openalgo/actioncenter: "
         "pass Approvals(client, server=<Jupyter base URL>, token=<Jupyter token>)"
