@@ -119,8 +119,8 @@ def test_sliding_window_limiter_spreads_a_burst() -> None:
     async def burst(n: int) -> list[float]:
         stamps = []
         for _ in range(n):
-            await limiter.acquire()
-            stamps.append(now[0])
+            async with limiter.slot():
+                stamps.append(now[0])
         return stamps
 
     stamps = asyncio.run(burst(25))
@@ -131,3 +131,22 @@ def test_sliding_window_limiter_spreads_a_burst() -> None:
         assert stamps[i] - stamps[i - 200] >= 60.0 - 1e-9
     with pytest.raises(ValueError):
         SlidingWindowLimiter([(0, 1.0)])
+
+
+def test_limiter_counts_a_request_until_its_answer() -> None:
+    """A slow answer pushes the next request out: the server may have seen it late."""
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    limiter = SlidingWindowLimiter([(1, 1.0)], clock=lambda: now[0], sleep=sleep, poll=0.1)
+
+    async def run() -> float:
+        first = await limiter.acquire()
+        now[0] = 0.3  # the answer takes 0.3 s
+        limiter.release(first)
+        await limiter.acquire()
+        return now[0]
+
+    assert asyncio.run(run()) == pytest.approx(1.3)

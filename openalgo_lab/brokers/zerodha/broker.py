@@ -310,7 +310,6 @@ class ZerodhaBroker:
                 None if force or cache is None else await asyncio.to_thread(read_cache, cache, day)
             )
             if text is None:
-                self.session.ensure()
                 text = await self.http.get_text("/instruments")
                 if cache is not None:
                     await asyncio.to_thread(write_cache, cache, day, text)

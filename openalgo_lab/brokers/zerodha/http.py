@@ -22,12 +22,13 @@ Nothing secret is logged: not the headers, not the form, not the token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -123,11 +124,15 @@ def error_from_envelope(status: int, body: Mapping[str, Any]) -> Exception:
 
 # -- rate limiting -----------------------------------------------------------------------------
 class SlidingWindowLimiter:
-    """At most `calls` acquisitions in any `window` seconds, for every (calls, window) rule.
+    """At most `calls` requests in any `window` seconds, for every (calls, window) rule, as
+    the server counts them.
 
-    Callers queue in arrival order (an `asyncio.Lock` wakes waiters first in, first out) and
-    each waits exactly until the oldest call that blocks it leaves the window, so a burst of
-    25 orders goes out as 10, 10 and 5 one second apart rather than failing."""
+    A request is counted from the moment it is sent until `window` seconds after its answer
+    came back: the server saw it arrive somewhere in between, so spacing answers (not sends)
+    by the window can never put more than `calls` arrivals in one of the server's windows,
+    whatever the network's jitter. Callers queue in arrival order (an `asyncio.Lock` wakes
+    waiters first in, first out), so a burst of 25 orders goes out as 10, 10 and 5 about a
+    second apart instead of failing with HTTP 429."""
 
     def __init__(
         self,
@@ -135,34 +140,68 @@ class SlidingWindowLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        poll: float = 0.005,
     ) -> None:
         if not rules or any(n < 1 or w <= 0 for n, w in rules):
             raise ValueError(f"rate rules must be positive (calls, seconds) pairs: {rules!r}")
         self.rules = tuple(rules)
+        self._horizon = max(w for _, w in self.rules)
         self._clock = clock
         self._sleep = sleep
-        self._stamps: deque[float] = deque(maxlen=max(n for n, _ in self.rules))
+        self._poll = poll
+        self._slots: deque[_Slot] = deque()
         self._lock = asyncio.Lock()
         self.waited = 0.0  # total seconds callers spent queued (for tests and diagnostics)
 
     def delay(self, now: float) -> float:
-        """Seconds until one more call would respect every rule."""
+        """Seconds until one more request would respect every rule (a short poll while the
+        request that blocks it is still waiting for its answer)."""
+        while self._slots and self._slots[0].done is not None:
+            if self._slots[0].done > now - self._horizon:
+                break
+            self._slots.popleft()
         wait = 0.0
         for calls, window in self.rules:
-            if len(self._stamps) >= calls:
-                wait = max(wait, self._stamps[-calls] + window - now)
+            counted = [s.done for s in self._slots if s.done is None or s.done > now - window]
+            if len(counted) < calls:
+                continue
+            finished = sorted(t for t in counted if t is not None)
+            must_expire = len(counted) - calls + 1
+            if must_expire > len(finished):
+                wait = max(wait, self._poll)
+            else:
+                wait = max(wait, finished[must_expire - 1] + window - now)
         return wait
 
-    async def acquire(self) -> float:
-        """Wait for a slot and take it; returns the seconds waited."""
+    async def acquire(self) -> _Slot:
+        """Wait for a slot and take it; `release` it when the answer is in."""
         async with self._lock:
-            waited = 0.0
             while (wait := self.delay(self._clock())) > 0:
                 await self._sleep(wait)
-                waited += wait
-            self._stamps.append(self._clock())
-            self.waited += waited
-            return waited
+                self.waited += wait
+            slot = _Slot()
+            self._slots.append(slot)
+            return slot
+
+    def release(self, slot: _Slot) -> None:
+        slot.done = self._clock()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        taken = await self.acquire()
+        try:
+            yield
+        finally:
+            self.release(taken)
+
+
+class _Slot:
+    """One request: `done` is when its answer came back (None while in flight)."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,8 +291,10 @@ class KiteHttp:
         return await self._with_retries("GET", path, params, rate, auth, parse=_json_data)
 
     async def get_text(self, path: str, *, rate: RateClass = RateClass.OTHER) -> str:
-        """A read of a CSV (the instrument dump), gzip or not."""
-        result: str = await self._with_retries("GET", path, None, rate, True, parse=_csv_text)
+        """A read of a CSV (the instrument dump, which Kite serves without a login too),
+        gzip or not."""
+        auth = self.has_session
+        result: str = await self._with_retries("GET", path, None, rate, auth, parse=_csv_text)
         return result
 
     async def send(
@@ -266,8 +307,8 @@ class KiteHttp:
         auth: bool = True,
     ) -> Any:
         """A write (POST/PUT/DELETE with form fields): sent once, never retried."""
-        await self.limiters[rate].acquire()
-        response = await self._request(method, path, None, form, auth, write=True)
+        async with self.limiters[rate].slot():
+            response = await self._request(method, path, None, form, auth, write=True)
         return _json_data(response)
 
     async def _with_retries(
@@ -282,9 +323,9 @@ class KiteHttp:
     ) -> Any:
         attempt = 0
         while True:
-            await self.limiters[rate].acquire()
             try:
-                response = await self._request(method, path, params, None, auth, write=False)
+                async with self.limiters[rate].slot():
+                    response = await self._request(method, path, params, None, auth, write=False)
                 return parse(response)
             except (KiteUnavailable, KiteRateLimited) as err:
                 attempt += 1

@@ -187,8 +187,9 @@ class KiteSession:
             data = await self.http.send("POST", "/session/token", form, auth=False)
         except BrokerSessionExpired:
             raise BrokerSessionExpired(
-                "Kite refused the login: the request token is invalid or already used "
-                "(each one works once, for a few minutes); log in again for a fresh one"
+                "Kite refused the login: the request token is invalid, expired or already "
+                "used (each works once, for a few minutes), or the api_secret is not this "
+                "app's; log in again for a fresh token"
             ) from None
         if not isinstance(data, dict) or not data.get("access_token"):
             raise BrokerError("Kite's login answer has no access_token")
