@@ -607,3 +607,17 @@ def test_close_unsubscribes(client: Client) -> None:
     time.sleep(0.2)
     assert len(desk.orders.table.store) == 0  # a closed panel ignores events
     desk.close()  # closing twice is harmless
+
+
+def test_charts_without_plotly_widgets_redraw_a_static_figure(client: Client) -> None:
+    """Where plotly's FigureWidget cannot load (no anywidget), the same figure is shown in an
+    Output widget and redrawn on each update."""
+    for action in ("BUY", "SELL"):
+        client.placeorder(strategy="gamma", symbol="SBIN", exchange="NSE", action=action)
+    panel = PnLPanel(client, mtm_interval=None, interactive=False)
+    try:
+        assert not panel.chart.interactive
+        assert isinstance(panel.chart.widget, widgets.Output)
+        assert [t.name for t in panel.chart.figure.data] == ["gamma"]
+    finally:
+        panel.close()

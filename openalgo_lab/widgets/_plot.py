@@ -69,6 +69,11 @@ class Chart:
             if traces:
                 figure.add_traces(traces)
         if self._output is not None:
+            from IPython import get_ipython
+            from IPython.display import display
+
+            if get_ipython() is None:  # no notebook to draw in (a script): keep the figure
+                return
             self._output.clear_output(wait=True)
             with self._output:
-                figure.show()
+                display(figure)  # type: ignore[no-untyped-call]
