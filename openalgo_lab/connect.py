@@ -4,7 +4,9 @@ Which engine a Client talks to is decided here, once, in this order:
 
 1. `url` / `api_key` given, or `OPENALGO_LAB_URL` / `OPENALGO_LAB_API_KEY` set: that
    OpenAlgo-compatible server, with that API key (`url` is the official client's `host`,
-   e.g. `http://127.0.0.1:8888/openalgo`; with a key alone, the parent server's).
+   e.g. `http://127.0.0.1:8888/openalgo`; with a key alone, the parent server's). The feed
+   is `{url}/ws` unless `OPENALGO_LAB_WS_URL` names another (OpenAlgo serves its own on
+   port 8765).
 2. Inside a kernel started by a Jupyter server that hosts OpenAlgo Lab: that server's engine,
    through session tokens obtained with the server's own token (see `client.discovery`).
 3. Otherwise the embedded engine, in this process (`embedded=True` asks for it directly).
@@ -22,6 +24,7 @@ from openalgo_lab.client.api import Client
 
 ENV_URL = "OPENALGO_LAB_URL"
 ENV_KEY = "OPENALGO_LAB_API_KEY"
+ENV_WS_URL = "OPENALGO_LAB_WS_URL"  # a feed elsewhere than `{url}/ws` (OpenAlgo's own :8765)
 
 
 def connect(
@@ -100,7 +103,8 @@ def _named_server(url: str | None, api_key: str | None, account: str | None) -> 
                 f"url='http://HOST:PORT/openalgo' or set {ENV_URL}"
             )
         target = parent.openalgo_url
-    return Client(RemoteTransport(target, ApiKey(key)))
+    ws_url = os.environ.get(ENV_WS_URL, "").strip() or None
+    return Client(RemoteTransport(target, ApiKey(key), ws_url=ws_url))
 
 
 def _parent_server(account: str | None, tried: list[str]) -> Client | None:

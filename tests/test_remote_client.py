@@ -646,3 +646,21 @@ def _answers(url: str) -> bool:
         return httpx.post(f"{url}/api/v1/ping", json={}, timeout=2).status_code == 401
     except httpx.TransportError:
         return False
+
+
+def test_the_feed_can_live_elsewhere(clean_env: pytest.MonkeyPatch, server: LiveServer) -> None:
+    """OpenAlgo serves its feed on its own port: OPENALGO_LAB_WS_URL says where."""
+    dead = f"ws://127.0.0.1:{free_port()}"
+    clean_env.setenv("OPENALGO_LAB_URL", server.url)
+    clean_env.setenv("OPENALGO_LAB_API_KEY", server.key)
+    clean_env.setenv("OPENALGO_LAB_WS_URL", dead)
+    with openalgo_lab.connect() as client:
+        assert client.transport.feed_url == dead  # type: ignore[attr-defined]
+        client.subscribe(lambda topic, data: None)
+        feed = client.transport.feed()  # type: ignore[attr-defined]
+        assert wait_for(lambda: dead in feed.status.last_error)
+        assert not feed.status.connected
+        assert client.funds()["status"] == "success"  # REST is unaffected
+    clean_env.setenv("OPENALGO_LAB_WS_URL", "http://example.com/ws")
+    with pytest.raises(ValueError, match="ws_url must look like"):
+        openalgo_lab.connect()

@@ -115,3 +115,12 @@ def test_reset_forgets_everything() -> None:
     tracked = tracker([row("1")], [trade("t1")])
     tracked.reset()
     assert not tracked.ready and not tracked.rows and not tracked.trades_seen
+
+
+def test_completion_means_fills_where_rows_carry_no_fill_counts() -> None:
+    """OpenAlgo's own order-book rows have no `filled_quantity`."""
+    tracked = tracker()
+    bare = {"type": "order_update", "orderid": "9", "order_status": "open"}
+    assert tracked.on_frame(bare)[1] is False
+    assert tracked.on_frame({**bare, "order_status": "complete"})[1] is True
+    assert tracked.on_frame({**bare, "order_status": "complete"})[1] is False

@@ -6,8 +6,9 @@ change and a `trade` event per fill (their book rows plus `account`); this track
 the same from what a remote server offers:
 
 * an `order_update` frame is an `order` event;
-* a rise in an order's `filled_quantity` means fills: the trade book is read and each trade
-  not seen before (by `tradeid`) is a `trade` event, in the book's order;
+* a rise in an order's `filled_quantity` (or, where rows carry no fill counts, the order
+  becoming complete) means fills: the trade book is read and each trade not seen before
+  (by `tradeid`) is a `trade` event, in the book's order;
 * after (re)connecting, the order book is compared with the last rows seen: a changed or new
   order is an `order` event (its latest row), so nothing is missed while the socket was down
   or still opening. Frames older than such a row (less filled, or working after it finished)
@@ -40,9 +41,21 @@ def filled(row: Mapping[str, Any]) -> int:
         return 0
 
 
+def status(row: Mapping[str, Any]) -> str:
+    return str(row.get("order_status", "")).lower()
+
+
+def filled_since(row: Mapping[str, Any], known: Mapping[str, Any] | None) -> bool:
+    """Whether `row` shows fills that `known` (the order's previous row) did not: more
+    `filled_quantity`, or newly complete (for servers whose rows carry no fill counts)."""
+    if known is None:
+        return filled(row) > 0 or status(row) == "complete"
+    return filled(row) > filled(known) or (status(row) == "complete" != status(known))
+
+
 def progress(row: Mapping[str, Any]) -> tuple[bool, int]:
     """How far an order has come; rows of one order never go backwards in it."""
-    return str(row.get("order_status", "")).lower() in TERMINAL, filled(row)
+    return status(row) in TERMINAL, filled(row)
 
 
 def trade_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -86,7 +99,7 @@ class OrderTracker:
             if progress(row) < progress(known) or row == known:
                 return [], False  # already delivered through a later book row
             self.from_book.discard(orderid)
-        fills = filled(row) > (filled(known) if known is not None else 0)
+        fills = filled_since(row, known)
         self.rows[orderid] = row
         return [("order", {**row, "account": account})], fills
 
@@ -100,7 +113,7 @@ class OrderTracker:
             known = self.rows.get(orderid)
             if known is not None and (row == known or progress(row) < progress(known)):
                 continue
-            fills = fills or filled(row) > (filled(known) if known is not None else 0)
+            fills = fills or filled_since(row, known)
             self.rows[orderid] = row
             self.from_book.add(orderid)
             events.append(("order", {**row, "account": self.account}))

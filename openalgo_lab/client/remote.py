@@ -78,6 +78,13 @@ def normalise_url(url: str) -> str:
     return text
 
 
+def normalise_ws_url(url: str) -> str:
+    text = url.strip()
+    if not text.startswith(("ws://", "wss://")) or len(text.split("://", 1)[1]) == 0:
+        raise ValueError(f"ws_url must look like ws://127.0.0.1:8765, got {url!r}")
+    return text
+
+
 class RemoteTransport:
     """A `Transport` over HTTP (sync `httpx.Client`, keep-alive) plus the WebSocket feed."""
 
@@ -88,8 +95,10 @@ class RemoteTransport:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         http: httpx.Client | None = None,
+        ws_url: str | None = None,
     ) -> None:
         self.url = normalise_url(url)
+        self.ws_url = normalise_ws_url(ws_url) if ws_url else None
         self.credentials = credentials
         self.timeout = timeout
         self._http = http or new_http_client(timeout)
@@ -194,7 +203,10 @@ class RemoteTransport:
 
     @property
     def feed_url(self) -> str:
-        """`ws(s)://.../openalgo/ws`: the feed beside the API."""
+        """The feed: `ws_url` when given (OpenAlgo itself serves it on its own port), else
+        `ws(s)://.../openalgo/ws` beside the API, as the extension does."""
+        if self.ws_url:
+            return self.ws_url
         if self.url.startswith("https://"):
             return "wss://" + self.url.removeprefix("https://") + "/ws"
         return "ws://" + self.url.removeprefix("http://") + "/ws"
