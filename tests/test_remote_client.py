@@ -414,6 +414,25 @@ def test_a_raising_callback_is_logged_and_the_feed_goes_on(
     assert any("callback raised" in r.message for r in caplog.records)
 
 
+def test_a_callback_may_call_the_client(remote: Client, embedded: Client) -> None:
+    """Refreshing a book from an event callback must not deadlock either transport."""
+    for client in (remote, embedded):
+        books: list[dict[str, Any]] = []
+
+        def refresh(
+            topic: str, data: Any, c: Client = client, b: list[dict[str, Any]] = books
+        ) -> None:
+            b.append(c.orderbook())
+
+        unsubscribe = client.subscribe(refresh, {"trade"})
+        try:
+            orderid = client.placeorder(**ORDER)["orderid"]
+            assert wait_for(lambda b=books, o=orderid: any(o in str(book) for book in b)), client
+        finally:
+            unsubscribe()
+        assert all(book["status"] == "success" for book in books)
+
+
 # -- ticks ---------------------------------------------------------------------------------------
 def test_ticks_have_the_embedded_shapes(remote: Client, embedded: Client) -> None:
     symbols = [{"exchange": "NSE", "symbol": "SBIN"}]
