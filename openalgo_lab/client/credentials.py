@@ -37,8 +37,8 @@ class CredentialsError(RuntimeError):
 
 
 class Credentials(Protocol):
-    def request_auth(self) -> tuple[dict[str, str], JSON]:
-        """Headers for every request, and fields for a POST body (may renew a token)."""
+    def request_auth(self, method: str) -> tuple[dict[str, str], JSON]:
+        """Headers, and fields for the JSON body of a POST (may renew a token)."""
         ...
 
     def feed_auth(self) -> JSON:
@@ -65,8 +65,10 @@ class ApiKey:
         if not self.key or not self.key.strip():
             raise ValueError("api_key must not be empty")
 
-    def request_auth(self) -> tuple[dict[str, str], JSON]:
-        return {"X-API-KEY": self.key}, {"apikey": self.key}
+    def request_auth(self, method: str) -> tuple[dict[str, str], JSON]:
+        if method == "GET":
+            return {"X-API-KEY": self.key}, {}
+        return {}, {"apikey": self.key}
 
     def feed_auth(self) -> JSON:
         return {"action": "authenticate", "api_key": self.key}
@@ -105,7 +107,7 @@ class SessionTokens:
                 self._fetch()
             return self._token
 
-    def request_auth(self) -> tuple[dict[str, str], JSON]:
+    def request_auth(self, method: str) -> tuple[dict[str, str], JSON]:
         return {"Authorization": f"Bearer {self.token()}"}, {}
 
     def feed_auth(self) -> JSON:

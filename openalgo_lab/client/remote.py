@@ -144,9 +144,10 @@ class RemoteTransport:
         return status, reply
 
     def _send(self, action: str, body: JSON, extra: dict[str, str]) -> tuple[int, JSON]:
-        auth_headers, auth_fields = self.credentials.request_auth()
+        method = "GET" if action in GET_ACTIONS else "POST"
+        auth_headers, auth_fields = self.credentials.request_auth(method)
         headers = {**auth_headers, **extra}
-        if action in GET_ACTIONS:
+        if method == "GET":
             path, query = get_route(action, body)
             response = self._http.get(f"{self.url}/api/v1/{path}", params=query, headers=headers)
         else:
