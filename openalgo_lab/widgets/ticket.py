@@ -236,8 +236,23 @@ class OrderTicket(Panel):
         outcome = attempt(lambda: self.client.search(query=text, exchange=exchange))
         if not outcome.ok or not isinstance(outcome.data, list):
             return
-        names = [str(r.get("symbol", "")) for r in outcome.data if isinstance(r, dict)]
-        self.symbol.options = tuple(dict.fromkeys(n for n in names if n))[:SUGGESTIONS]
+        names = []
+        for record in outcome.data:
+            if not isinstance(record, dict) or not record.get("symbol"):
+                continue
+            names.append(str(record["symbol"]))
+            try:  # the search rows are master rows: the lookup of a completed symbol is free
+                contract = Contract.from_record(record)
+            except ValueError:
+                continue
+            self._remember((contract.exchange, contract.symbol), (contract, ""))
+        self.symbol.options = tuple(dict.fromkeys(names))[:SUGGESTIONS]
+
+    def _remember(self, key: tuple[str, str], found: tuple[Contract | None, str]) -> None:
+        self._symbol_cache[key] = found
+        self._symbol_cache.move_to_end(key)
+        while len(self._symbol_cache) > _CACHE_SIZE:
+            self._symbol_cache.popitem(last=False)
 
     def _lookup(self, symbol: str, exchange: str) -> tuple[Contract | None, str]:
         key = (exchange, symbol)
@@ -255,9 +270,7 @@ class OrderTicket(Panel):
             found = (None, outcome.message or f"{symbol} not found on {exchange}")
             if outcome.body.get("code") not in (400, 404):
                 return found  # a server or network error: do not remember it
-        self._symbol_cache[key] = found
-        while len(self._symbol_cache) > _CACHE_SIZE:
-            self._symbol_cache.popitem(last=False)
+        self._remember(key, found)
         return found
 
     def _contract_changed(self) -> None:
