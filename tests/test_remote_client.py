@@ -461,9 +461,9 @@ def test_unsubscribed_ticks_stop(remote: Client, embedded: Client) -> None:
         )
         assert wait_for(lambda t=ticks: bool(t))
         unsubscribe()
-        time.sleep(0.5)  # anything already on its way
+        time.sleep(0.3)  # anything already on its way
         count = len(ticks)
-        time.sleep(1.5)  # the sandbox moves every second
+        time.sleep(1.2)  # the sandbox moves every second
         assert len(ticks) == count, client
 
 
@@ -628,6 +628,7 @@ def test_a_wrong_jupyter_token_is_a_clean_error(server: LiveServer) -> None:
     assert "refused a session token" in body["message"] and "wrong-token" not in body["message"]
 
 
+@pytest.mark.slow  # a server of its own
 def test_discovery_works_with_a_server_without_a_token(tmp_path: Path) -> None:
     """`--IdentityProvider.token=''` (authentication disabled): the token route still needs
     XSRF on a POST, which the client satisfies itself."""

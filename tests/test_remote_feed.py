@@ -56,6 +56,7 @@ def topics_of(events: list[tuple[str, dict[str, Any]]], orderid: str) -> set[str
     return {topic for topic, data in list(events) if data.get("orderid") == orderid}
 
 
+@pytest.mark.slow  # two server starts
 def test_the_feed_reconnects_after_a_server_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
