@@ -621,3 +621,16 @@ def test_charts_without_plotly_widgets_redraw_a_static_figure(client: Client) ->
         assert [t.name for t in panel.chart.figure.data] == ["gamma"]
     finally:
         panel.close()
+
+
+def test_order_book_keeps_the_modify_fields_while_other_orders_change(client: Client) -> None:
+    book = OrderBook(client)
+    try:
+        first = resting_buy(client, quantity=2)
+        wait_for(lambda: book.select.value == first, "the first working order")
+        book.new_price.value = "100.05"  # the user is typing a new price...
+        second = resting_buy(client, quantity=1, symbol="INFY")  # ...when another order comes
+        wait_for(lambda: second in [v for _, v in book.select.options], "the second order")
+        assert book.select.value == first and book.new_price.value == "100.05"
+    finally:
+        book.close()

@@ -167,6 +167,7 @@ class OrderBook(Panel):
             empty="No orders today",
         )
         self._working: OrderedDict[str, JSON] = OrderedDict()
+        self._painting = False
         self._choices = Coalescer(self.ui, self._paint_choices)
         self.filter = widgets.Dropdown(
             options=[
@@ -280,10 +281,15 @@ class OrderBook(Panel):
             newest = list(reversed(self._working.values()))[:WORKING_CHOICES]
         options = [(self._label(r), order_key(r)) for r in newest]
         current = self.select.value
-        self.select.options = options
-        ids = [value for _, value in options]
-        self.select.value = current if current in ids else (ids[0] if ids else None)
-        self._selected()
+        self._painting = True  # the modify fields keep what the user typed
+        try:
+            self.select.options = options
+            ids = [value for _, value in options]
+            self.select.value = current if current in ids else (ids[0] if ids else None)
+        finally:
+            self._painting = False
+        if self.select.value != current or not ids:
+            self._selected()
 
     @staticmethod
     def _label(row: JSON) -> str:
@@ -294,6 +300,8 @@ class OrderBook(Panel):
         )
 
     def _selected(self) -> None:
+        if self._painting:
+            return
         row = self.row(self.select.value) if self.select.value else None
         for button in (self.cancel_button, self.modify_button):
             button.disabled = row is None
