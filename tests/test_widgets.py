@@ -634,3 +634,29 @@ def test_order_book_keeps_the_modify_fields_while_other_orders_change(client: Cl
         assert book.select.value == first and book.new_price.value == "100.05"
     finally:
         book.close()
+
+
+class CountingTransport(Outage):
+    """The embedded transport without a tick stream, counting the calls made through it."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner, "503")
+        self.calls: list[str] = []
+
+    def call(self, action: str, payload: Any) -> tuple[int, dict[str, Any]]:
+        self.calls.append(action)
+        return super().call(action, payload)
+
+
+def test_watchlist_polls_where_there_is_no_tick_stream(client: Client) -> None:
+    transport = CountingTransport(client._transport)
+    watch = Watchlist(Client(transport), symbols=[("NSE", "SBIN")], interval=0.05)  # type: ignore[arg-type]
+    try:
+        wait_for(lambda: transport.calls.count("multiquotes") >= 4, "a few polls")
+        assert watch.rows[("NSE", "SBIN")]["ltp"] > 0
+        assert "polling" in watch.status.text
+    finally:
+        watch.close()
+    polls = transport.calls.count("multiquotes")
+    time.sleep(0.2)
+    assert transport.calls.count("multiquotes") <= polls + 1  # closed: the poll stops
