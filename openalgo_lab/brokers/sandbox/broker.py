@@ -4,20 +4,26 @@ A background task steps the exchange on a fixed period so resting orders fill as
 market moves; the same task feeds live ticks to `stream()` subscribers. Order events reach
 `order_events()` consumers through bounded queues: a consumer that stops reading loses the
 oldest events (counted in `dropped_events`), it never blocks matching.
+
+`follow(source)` switches the market to another broker's live quotes (`live.LiveMarket`), as
+OpenAlgo's analyzer does on a connected account: orders then fill at the source's prices and
+history comes from the source; `unfollow()` returns to the simulation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
-from openalgo_lab.brokers.base import InstrumentKey
+from openalgo_lab.brokers.base import Broker, InstrumentKey
 from openalgo_lab.brokers.sandbox.account import DEFAULT_CAPITAL, Account
 from openalgo_lab.brokers.sandbox.charges import ChargeRates
 from openalgo_lab.brokers.sandbox.exchange import SandboxExchange
+from openalgo_lab.brokers.sandbox.live import DEFAULT_CALLS_PER_SECOND, LiveMarket
 from openalgo_lab.brokers.sandbox.margin import MarginRules
 from openalgo_lab.brokers.sandbox.market import MarketData, SimulatedMarket
 from openalgo_lab.domain.calendar import MarketCalendar
@@ -43,6 +49,7 @@ from openalgo_lab.instruments.master import MasterContract
 from openalgo_lab.instruments.sample import reference_prices, sample_master
 
 EVENT_QUEUE_SIZE = 10_000
+log = logging.getLogger(__name__)
 
 
 class SandboxBroker:
@@ -81,6 +88,7 @@ class SandboxBroker:
         self.dropped_events = 0
         self._queues: set[asyncio.Queue[OrderEvent]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._simulated: MarketData | None = None  # the market to return to after `follow`
         self.exchange.subscribe(self._publish)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -88,8 +96,12 @@ class SandboxBroker:
         """Begin stepping the market in the background (idempotent)."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="sandbox-matching")
+        if self.live is not None:
+            self.live.start()
 
     async def stop(self) -> None:
+        if self.live is not None:
+            await self.live.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -98,8 +110,67 @@ class SandboxBroker:
 
     async def _run(self) -> None:
         while True:
-            self.exchange.step()
+            try:
+                self.exchange.step()
+            except Exception:  # a bad tick must not stop matching for every other order
+                log.exception("sandbox step failed")
             await asyncio.sleep(self.step_interval)
+
+    # -- live prices ------------------------------------------------------------------------
+    @property
+    def live(self) -> LiveMarket | None:
+        """The live market while following another broker's prices."""
+        return self.market if isinstance(self.market, LiveMarket) else None
+
+    async def follow(
+        self,
+        source: Broker,
+        *,
+        poll_interval: float = 1.0,
+        calls_per_second: float = DEFAULT_CALLS_PER_SECOND,
+        batch_size: int = 500,
+    ) -> LiveMarket:
+        """From now on match against `source`'s quotes, polled in the background at most
+        `calls_per_second` times a second. Working orders stay and fill at live prices."""
+        await self.unfollow()
+        live = LiveMarket(
+            source,
+            poll_interval=poll_interval,
+            calls_per_second=calls_per_second,
+            batch_size=batch_size,
+            master=self.master,
+        )
+        live.watch(self._instruments_in_use())
+        self._simulated = self.market
+        self.market = live
+        self.exchange.use_market(live)
+        if self._task is not None and not self._task.done():
+            live.start()
+        return live
+
+    def _instruments_in_use(self) -> list[Instrument]:
+        """Instruments of working orders and open positions: what must keep a price."""
+        keys = {(o.exchange, o.symbol) for o in self.exchange.orders() if o.status.is_working}
+        keys |= {(p.exchange, p.symbol) for p in self.exchange.positions() if p.quantity}
+        return [i for e, s in sorted(keys) if (i := self.master.find(e, s)) is not None]
+
+    async def unfollow(self) -> None:
+        """Back to the simulated (or replayed) market."""
+        live = self.live
+        if live is None or self._simulated is None:
+            return
+        await live.stop()
+        self.market = self._simulated
+        self.exchange.use_market(self._simulated)
+        self._simulated = None
+
+    async def _prime(self, keys: Sequence[InstrumentKey]) -> None:
+        """While following, fetch a live price for instruments that have none yet."""
+        live = self.live
+        if live is None:
+            return
+        instruments = [i for e, s in keys if (i := self.master.find(e, s)) is not None]
+        await live.prime(instruments)
 
     def _publish(self, event: OrderEvent) -> None:
         for queue in self._queues:
@@ -110,6 +181,7 @@ class SandboxBroker:
 
     # -- orders -----------------------------------------------------------------------------
     async def place_order(self, request: OrderRequest) -> Order:
+        await self._prime([(request.exchange, request.symbol)])
         return self.exchange.place(request)
 
     async def modify_order(self, orderid: str, change: OrderModification) -> Order:
@@ -151,10 +223,12 @@ class SandboxBroker:
         return found
 
     async def quote(self, exchange: Exchange, symbol: str) -> Quote:
+        await self._prime([(exchange, symbol)])
         return self.exchange.tick(self._instrument(exchange, symbol)).depth.quote
 
     async def quotes(self, keys: Sequence[InstrumentKey]) -> dict[InstrumentKey, Quote]:
         out: dict[InstrumentKey, Quote] = {}
+        await self._prime(keys)
         for exchange, symbol in keys:
             inst = self.master.find(exchange, symbol)
             if inst is not None:
@@ -162,6 +236,7 @@ class SandboxBroker:
         return out
 
     async def depth(self, exchange: Exchange, symbol: str) -> Depth:
+        await self._prime([(exchange, symbol)])
         return self.exchange.tick(self._instrument(exchange, symbol)).depth
 
     async def history(
@@ -173,6 +248,8 @@ class SandboxBroker:
         end: datetime,
     ) -> list[Candle]:
         inst = self._instrument(exchange, symbol)
+        if self.live is not None:
+            return await self.live.source.history(exchange, symbol, interval, start, end)
         end = min(end, self.clock.now())
         return self.market.candles(inst, interval, start, end)
 
@@ -181,6 +258,7 @@ class SandboxBroker:
 
     async def stream(self, keys: Sequence[InstrumentKey]) -> AsyncIterator[Tick]:
         instruments = [self._instrument(e, s) for e, s in keys]
+        await self._prime(keys)
         while True:
             for inst in instruments:
                 yield Tick(self.exchange.tick(inst).depth)

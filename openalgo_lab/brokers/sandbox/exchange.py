@@ -107,9 +107,19 @@ class SandboxExchange:
         if cached is not None and cached.at == at:
             return cached
         depth = self.market.depth(instrument, at)
-        tick = _Tick(at, depth, Liquidity.from_depth(depth))
+        if cached is not None and cached.depth is depth:
+            # The market has not printed since (a live quote polled once a second): what orders
+            # took of that book stays taken.
+            tick = _Tick(at, depth, cached.liquidity)
+        else:
+            tick = _Tick(at, depth, Liquidity.from_depth(depth))
         self._ticks[instrument.key] = tick
         return tick
+
+    def use_market(self, market: MarketData) -> None:
+        """Take prices from `market` from now on (ticks already seen are forgotten)."""
+        self.market = market
+        self._ticks.clear()
 
     def ltp(self, instrument: Instrument) -> Decimal:
         return self.tick(instrument).depth.quote.ltp
