@@ -56,7 +56,7 @@ def test_cli_demo_without_a_terminal_stays_quiet(
     assert SUMMARY in out and err == ""
 
 
-def test_cli_no_progress_wins_and_flags_parse(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_progress_flags() -> None:
     from openalgo_lab.cli import build_parser
 
     parser = build_parser()
