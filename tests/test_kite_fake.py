@@ -235,6 +235,21 @@ def test_modify_then_cancel_keep_kites_history(kite: KiteConnect, kite_fake: Kit
     assert again.value.code == 400
     with pytest.raises(kex.OrderException):
         kite.modify_order("regular", order_id, price=802)
+    with pytest.raises(kex.InputException, match="variety"):
+        kite.cancel_order("bogus", order_id)
+
+
+def test_the_fake_restarts_after_a_stop() -> None:
+    fake = KiteFake()
+    first = fake.start()
+    fake.stop()
+    second = fake.start()
+    try:
+        answer = httpx.get(f"{second}/instruments/NSE", headers={"X-Kite-Version": "3"})
+        assert answer.status_code == 200 and answer.text.startswith("instrument_token,")
+        assert first.startswith("http://127.0.0.1:")
+    finally:
+        fake.stop()
 
 
 def test_modifying_into_the_market_fills(kite: KiteConnect, kite_fake: KiteFake) -> None:

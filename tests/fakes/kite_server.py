@@ -349,6 +349,8 @@ class KiteFake:
         """Serve on a free loopback port from a background thread; returns the base URL."""
         if self._thread is not None:
             raise RuntimeError("KiteFake is already running")
+        self._ready.clear()
+        self._failure = None
         self._thread = threading.Thread(target=self._run, name="kite-fake", daemon=True)
         self._thread.start()
         if not self._ready.wait(10):

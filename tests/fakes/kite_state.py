@@ -12,6 +12,9 @@ trigger, then behave as LIMIT / MARKET. `fill_limit` caps the quantity one price
 cancels after its minutes. An order moves through Kite's transient states (PUT ORDER REQ
 RECEIVED, VALIDATION PENDING, OPEN PENDING; MODIFY ...; CANCEL PENDING), all kept in its history.
 
+The session is open or closed by the test's switch (`set_market_open`), not by the clock, so a
+test runs at any hour; closed, regular orders are refused and AMO orders wait for the open.
+
 Sessions: a request token is single-use and lives ten minutes; an access token lives until the
 next 06:00 in India (Kite's daily expiry), or until logout or `expire_all`.
 """
@@ -43,6 +46,7 @@ from tests.fakes.kite_orders import (
     check_tick,
     parse_modify,
     parse_place,
+    parse_variety,
 )
 from tests.fakes.kite_portfolio import Funds, KiteHolding, MarginUse, PositionBucket, bucket_margin
 
@@ -475,6 +479,7 @@ class KiteState:
     def modify(self, variety: str, order_id: str, form: Mapping[str, str]) -> str:
         with self.lock:
             self.expire_ttl()
+            parse_variety(variety)
             order = self._find(order_id)
             change = parse_modify(form)
             if not order.status.working:
@@ -532,6 +537,7 @@ class KiteState:
     def cancel(self, variety: str, order_id: str) -> str:
         with self.lock:
             self.expire_ttl()
+            parse_variety(variety)
             order = self._find(order_id)
             if not order.status.working:
                 raise order_error(f"Order cannot be cancelled as it is {order.status.value}.")
