@@ -344,7 +344,9 @@ class ZerodhaBroker:
         return "regular"
 
     async def place_order(self, request: OrderRequest) -> Order:
-        return await self._call(lambda: self.orders_api.place(request))
+        order = await self._call(lambda: self.orders_api.place(request))
+        self.updates.track(order.orderid)
+        return order
 
     async def modify_order(self, orderid: str, change: OrderModification) -> Order:
         return await self._call(lambda: self.orders_api.modify(orderid, change))

@@ -9,6 +9,7 @@ OpenAlgo's symbols.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -20,6 +21,9 @@ from openalgo_lab.domain.errors import BrokerError, NotFoundError, ValidationErr
 from openalgo_lab.domain.models import Candle, Depth, Instrument
 
 QUOTE_BATCH = 500
+# Kite answers one quote call per second, so a quote younger than that is as fresh as any
+# other would be: it is reused (an order's risk check right after a quote, say).
+QUOTE_TTL = 1.0
 INTRADAY_CHUNK = timedelta(days=60)
 DAILY_CHUNK = timedelta(days=2000)
 
@@ -36,13 +40,22 @@ class KiteMarket:
         http: KiteHttp,
         symbols: mapping.SymbolResolver,
         clock: Callable[[], datetime],
+        *,
+        quote_ttl: float = QUOTE_TTL,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.http = http
         self.symbols = symbols
         self.clock = clock
+        self.quote_ttl = quote_ttl
+        self._monotonic = monotonic
+        self._recent: dict[InstrumentKey, tuple[float, Depth]] = {}
 
     async def depth(self, exchange: Exchange, symbol: str) -> Depth:
         inst = self.symbols.instrument(exchange, symbol)
+        recent = self._recent.get(inst.key)
+        if recent is not None and self._monotonic() - recent[0] < self.quote_ttl:
+            return recent[1]
         found = await self._quotes([inst])
         if inst.key not in found:
             raise NotFoundError(f"Kite has no quote for {symbol} on {exchange}")
@@ -75,6 +88,9 @@ class KiteMarket:
                 if inst is None or not isinstance(row, Mapping):
                     continue
                 out[inst.key] = mapping.parse_depth(row, inst.exchange, inst.symbol, now)
+            fetched = self._monotonic()
+            for key, depth in out.items():
+                self._recent[key] = (fetched, depth)
         return out
 
     async def history(

@@ -26,7 +26,7 @@ from html import escape
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from openalgo_lab.brokers.zerodha.http import SESSION_EXPIRED, KiteHttp
+from openalgo_lab.brokers.zerodha.http import SESSION_EXPIRED, KiteHttp, RateClass
 from openalgo_lab.domain.calendar import IST
 from openalgo_lab.domain.clock import Clock, SystemClock
 from openalgo_lab.domain.errors import BrokerError, BrokerSessionExpired, ValidationError
@@ -184,7 +184,9 @@ class KiteSession:
             "checksum": checksum(self.http.api_key, token, self._api_secret),
         }
         try:
-            data = await self.http.send("POST", "/session/token", form, auth=False)
+            data = await self.http.send(
+                "POST", "/session/token", form, auth=False, rate=RateClass.OTHER
+            )
         except BrokerSessionExpired:
             raise BrokerSessionExpired(
                 "Kite refused the login: the request token is invalid, expired or already "

@@ -21,14 +21,15 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from openalgo_lab.domain.errors import OpenAlgoError
+from openalgo_lab.domain.errors import BrokerSessionExpired, OpenAlgoError
 from openalgo_lab.domain.models import Order, OrderEvent, Trade
 
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000
 DEFAULT_INTERVAL = 1.0
-MAX_BACKOFF = 30.0
+MAX_BACKOFF = 5.0  # seconds between reads while Kite keeps failing
+LOGGED_OUT_INTERVAL = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class OrderUpdates:
         self._latest: dict[str, Order] = {}
         self._accounted: dict[str, int] = {}  # filled quantity matched by trades seen
         self._pending: set[str] = set()  # orders with fills not yet seen in the trade book
+        self._ours: set[str] = set()  # orders placed here and not seen in a read yet
         self._trades: set[str] = set()
         self._baseline = False
         self._queues: set[asyncio.Queue[OrderEvent]] = set()
@@ -108,6 +110,11 @@ class OrderUpdates:
                 await task
         self._baseline = False
 
+    def track(self, orderid: str) -> None:
+        """An order this adapter placed: news even if the first read (the baseline) is the
+        first to see it."""
+        self._ours.add(orderid)
+
     def _publish(self, event: OrderEvent) -> None:
         for queue in self._queues:
             if queue.full():
@@ -132,7 +139,12 @@ class OrderUpdates:
                 if message != self.last_error:
                     log.warning("reading Kite's order book for updates failed: %s", message)
                 self.last_error = message
-                delay = min(MAX_BACKOFF, max(delay * 2, self.interval))
+                if isinstance(err, BrokerSessionExpired):
+                    # checked locally until someone logs in: cheap, and a fresh login
+                    # should bring updates back at once
+                    delay = max(self.interval, LOGGED_OUT_INTERVAL)
+                else:
+                    delay = min(MAX_BACKOFF, max(delay * 2, self.interval))
             await asyncio.sleep(delay)
 
     async def poll(self) -> list[OrderEvent]:
@@ -141,15 +153,17 @@ class OrderUpdates:
         async with self._guard():
             self.polls += 1
             if not self._baseline:
-                self._seen = {o.orderid: _Seen.of(o) for o in orders}
-                self._latest = {o.orderid: o for o in orders}
-                self._accounted = {o.orderid: o.filled_quantity for o in orders}
+                old = [o for o in orders if o.orderid not in self._ours]
+                self._seen = {o.orderid: _Seen.of(o) for o in old}
+                self._latest = {o.orderid: o for o in old}
+                self._accounted = {o.orderid: o.filled_quantity for o in old}
                 self._pending = set()
                 self._baseline = True
-                # fills of today so far are not news either
-                if any(o.filled_quantity for o in orders):
-                    self._trades = {t.tradeid for t in await self._fetch_trades()}
-                return []
+                # fills of today so far are not news either (but those of our new orders are)
+                if any(o.filled_quantity for o in old):
+                    self._trades = {
+                        t.tradeid for t in await self._fetch_trades() if t.orderid in self._seen
+                    }
             return await self._changes(orders)
 
     async def feed(self, order: Order) -> list[OrderEvent]:
@@ -160,6 +174,7 @@ class OrderUpdates:
     async def _changes(self, orders: list[Order]) -> list[OrderEvent]:
         changed: list[Order] = []
         for order in orders:
+            self._ours.discard(order.orderid)
             now = _Seen.of(order)
             if self._seen.get(order.orderid) == now:
                 continue
