@@ -23,6 +23,7 @@ from openalgo_lab.domain.calendar import MarketCalendar
 from openalgo_lab.domain.clock import Clock
 from openalgo_lab.domain.errors import ValidationError
 from openalgo_lab.engine.accounts import LiveBroker
+from openalgo_lab.engine.settings import EngineSettings
 from openalgo_lab.store import state_credentials as creds
 from openalgo_lab.store.state import StateStore
 from openalgo_lab.store.state_crypto import SecretBox
@@ -50,6 +51,27 @@ class LiveAccounts:
         self.clock = clock
         self.calendar = calendar
         self._box: SecretBox | None = None
+
+    @classmethod
+    def open(cls, settings: EngineSettings | None = None) -> LiveAccounts:
+        """Open the state database of `settings` (default: the environment's) on its own,
+        for notebooks and tools: it works beside a running engine. `close()` it after."""
+        from openalgo_lab.domain.clock import SystemClock
+
+        settings = settings or EngineSettings.from_env()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        state = StateStore(settings.state_url)
+        state.migrate()
+        return cls(state, settings.data_dir, clock=SystemClock())
+
+    def close(self) -> None:
+        self.state.close()
+
+    def __enter__(self) -> LiveAccounts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def box(self) -> SecretBox:
