@@ -26,7 +26,7 @@ from html import escape
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from openalgo_lab.brokers.zerodha.http import SESSION_EXPIRED, KiteHttp, RateClass
+from openalgo_lab.brokers.zerodha.http import SESSION_EXPIRED, KiteHttp, KiteRefused, RateClass
 from openalgo_lab.domain.calendar import IST
 from openalgo_lab.domain.clock import Clock, SystemClock
 from openalgo_lab.domain.errors import BrokerError, BrokerSessionExpired, ValidationError
@@ -192,6 +192,11 @@ class KiteSession:
                 "Kite refused the login: the request token is invalid, expired or already "
                 "used (each works once, for a few minutes), or the api_secret is not this "
                 "app's; log in again for a fresh token"
+            ) from None
+        except KiteRefused as err:
+            raise KiteRefused(
+                f"Kite refused the login ({err.message}); check the Kite app's api_key and "
+                "api_secret stored for the account (openalgo-lab accounts set-broker)"
             ) from None
         if not isinstance(data, dict) or not data.get("access_token"):
             raise BrokerError("Kite's login answer has no access_token")
