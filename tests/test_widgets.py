@@ -609,31 +609,29 @@ def test_close_unsubscribes(client: Client) -> None:
     desk.close()  # closing twice is harmless
 
 
-def test_charts_without_plotly_widgets_redraw_a_static_figure(client: Client) -> None:
-    """Where plotly's FigureWidget cannot load (no anywidget), the same figure is shown in an
-    Output widget and redrawn on each update."""
+def test_charts_reach_the_page_as_plotly_mime_bundles(client: Client) -> None:
+    """The chart is the Output widget's `outputs` (plotly's mime bundle, drawn by plotly's
+    renderer in JupyterLab and Voila), replaced on each change and left alone otherwise."""
     for action in ("BUY", "SELL"):
         client.placeorder(strategy="gamma", symbol="SBIN", exchange="NSE", action=action)
-    panel = PnLPanel(client, mtm_interval=None, interactive=False)
+    panel = PnLPanel(client, mtm_interval=None)
     try:
-        assert not panel.chart.interactive
         assert isinstance(panel.chart.widget, widgets.Output)
-        assert [t.name for t in panel.chart.figure.data] == ["gamma"]
+        [output] = panel.chart.widget.outputs
+        figure = output["data"]["application/vnd.plotly.v1+json"]
+        assert [t["name"] for t in figure["data"]] == ["gamma"]
+        assert figure["layout"]["title"]["text"].startswith("Equity by strategy")
+        sent = panel.chart.widget.outputs
+        panel.refresh()  # nothing changed: nothing is sent again
+        assert panel.chart.widget.outputs is sent
+        for action in ("BUY", "SELL"):
+            client.placeorder(strategy="delta", symbol="INFY", exchange="NSE", action=action)
+        wait_for(lambda: panel.chart.widget.outputs is not sent, "the redrawn chart")
+        [output] = panel.chart.widget.outputs
+        names = [t["name"] for t in output["data"]["application/vnd.plotly.v1+json"]["data"]]
+        assert names == ["delta", "gamma"]
     finally:
         panel.close()
-
-
-def test_order_book_keeps_the_modify_fields_while_other_orders_change(client: Client) -> None:
-    book = OrderBook(client)
-    try:
-        first = resting_buy(client, quantity=2)
-        wait_for(lambda: book.select.value == first, "the first working order")
-        book.new_price.value = "100.05"  # the user is typing a new price...
-        second = resting_buy(client, quantity=1, symbol="INFY")  # ...when another order comes
-        wait_for(lambda: second in [v for _, v in book.select.options], "the second order")
-        assert book.select.value == first and book.new_price.value == "100.05"
-    finally:
-        book.close()
 
 
 class CountingTransport(Outage):

@@ -1,34 +1,36 @@
-"""Charts for panels: a plotly `FigureWidget` that updates in place (renders in JupyterLab and
-Voila), or, where plotly's widget cannot load (it needs `anywidget`), the same figure redrawn
-in an `Output` widget. Panels only call `lines()` and `histogram()`."""
+"""Charts for panels: a plotly figure shown in an ipywidgets `Output`, redrawn by setting the
+widget's `outputs` trait to the figure's plotly mime bundle.
+
+Why not plotly's `FigureWidget`: with plotly 7 and anywidget, checked in Voila with a real
+Chromium, traces added before the widget is displayed never appear, and later restyles and
+trace deletions are dropped, so a live panel would show stale or empty charts; each
+FigureWidget also carries plotly.js (about 5 MB) in its state. A mime bundle in `outputs` is
+rendered by plotly's own JupyterLab/Voila renderer (shipped with plotly), survives any number
+of redraws from callbacks, and is a few kilobytes. Setting the trait (rather than printing
+into the widget with `with output:`) works from any callback, outside of any cell.
+"""
 
 from __future__ import annotations
 
-import logging
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 
-log = logging.getLogger("openalgo_lab.widgets")
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+CONFIG = {"displaylogo": False, "responsive": False}
 
 Series = tuple[Sequence[Any], Sequence[float]]
 
 
-def _figure_widget(layout: dict[str, Any]) -> Any | None:
-    try:
-        return go.FigureWidget(layout=layout)
-    except ImportError:  # plotly's FigureWidget needs anywidget
-        log.info("plotly FigureWidget unavailable (install anywidget); using static figures")
-        return None
-
-
 class Chart:
-    """One chart. `widget` goes into a layout; `figure` is the plotly figure shown."""
+    """One chart. `widget` goes into a layout; `figure` is the plotly figure last drawn."""
 
-    def __init__(self, title: str, *, height: int = 300, interactive: bool = True, **axes: str):
-        layout: dict[str, Any] = {
+    def __init__(self, title: str, *, height: int = 300, **axes: str) -> None:
+        self.title = title
+        self._layout: dict[str, Any] = {
             "title": {"text": title, "font": {"size": 13}},
             "height": height,
             "margin": {"l": 50, "r": 10, "t": 36, "b": 36},
@@ -36,44 +38,38 @@ class Chart:
             "xaxis": {"title": {"text": axes.get("x", "")}},
             "yaxis": {"title": {"text": axes.get("y", "")}},
         }
-        live = _figure_widget(layout) if interactive else None
-        self.interactive = live is not None
-        self.figure: Any = live if live is not None else go.Figure(layout=layout)
-        self._output = None if live is not None else widgets.Output()
-        self.widget: Any = live if live is not None else self._output
+        self.widget = widgets.Output(layout={"min_height": f"{height}px"})
+        self.widget.add_class("oal-chart")
+        self.figure: Any = go.Figure(layout=self._layout)
+        self._drawn = ""
+        self._draw()
 
     def lines(self, series: Mapping[str, Series]) -> None:
         """One line per name (e.g. per strategy), replacing what was shown."""
-        traces = [
-            go.Scatter(x=list(x), y=list(y), name=name, mode="lines+markers")
-            for name, (x, y) in series.items()
-        ]
-        self._replace(traces)
+        self._show(
+            [
+                go.Scatter(x=list(x), y=list(y), name=name, mode="lines+markers")
+                for name, (x, y) in series.items()
+            ]
+        )
 
     def histogram(self, name: str, values: Sequence[float], *, bins: int = 40) -> None:
-        self._replace([go.Histogram(x=list(values), name=name, nbinsx=bins)])
+        self._show([go.Histogram(x=list(values), name=name, nbinsx=bins)])
 
-    def _replace(self, traces: list[Any]) -> None:
-        figure = self.figure
-        same = [t.name for t in figure.data] == [t.name for t in traces] and all(
-            type(a) is type(b) for a, b in zip(figure.data, traces, strict=True)
+    def _show(self, traces: list[Any]) -> None:
+        self.figure = go.Figure(data=traces, layout=self._layout)
+        self._draw()
+
+    def _draw(self) -> None:
+        spec = self.figure.to_json()  # plain JSON: datetimes become ISO text
+        if spec == self._drawn:
+            return  # nothing changed: send nothing
+        self._drawn = spec
+        figure = {**json.loads(spec), "config": CONFIG}
+        self.widget.outputs = (
+            {
+                "output_type": "display_data",
+                "metadata": {},
+                "data": {PLOTLY_MIME: figure, "text/plain": f"<plotly chart: {self.title}>"},
+            },
         )
-        if same:  # update in place: one message per change, no flicker
-            with figure.batch_update():
-                for shown, new in zip(figure.data, traces, strict=True):
-                    shown.x = new.x
-                    if new.y is not None:
-                        shown.y = new.y
-        else:
-            figure.data = ()
-            if traces:
-                figure.add_traces(traces)
-        if self._output is not None:
-            from IPython import get_ipython
-            from IPython.display import display
-
-            if get_ipython() is None:  # no notebook to draw in (a script): keep the figure
-                return
-            self._output.clear_output(wait=True)
-            with self._output:
-                display(figure)  # type: ignore[no-untyped-call]

@@ -33,6 +33,9 @@ TABLE_CSS = """<style>
 .oal-row-cancelled td{color:#6b7280}.oal-pos{color:#065f46}.oal-neg{color:#991b1b}
 .oal-msg-error{color:#991b1b;font-weight:600}.oal-msg-ok{color:#065f46}
 .oal-msg-info{color:#374151}
+.oal-invalid input,.oal-invalid select,input.oal-invalid{border-color:#dc2626!important;
+ background:#fef2f2}
+.oal-selected{box-shadow:inset 0 0 0 2px #111827}
 </style>"""
 
 

@@ -69,7 +69,6 @@ class Operations(Panel):
         limit: int = 500,
         refresh_interval: float | None = 5.0,
         page_size: int = 25,
-        interactive: bool = True,
         ui: UiDispatcher | None = None,
     ) -> None:
         super().__init__(client, ui=ui)
@@ -78,9 +77,7 @@ class Operations(Panel):
         self.routes = widgets.HTML()
         self.routes.add_class("oal-operations-routes")
         self.phases = widgets.HTML()
-        self.chart = Chart(
-            "Latency of recent API requests", interactive=interactive, x="ms", y="requests"
-        )
+        self.chart = Chart("Latency of recent API requests", x="ms", y="requests")
         self.requests = PagedTable(
             self.ui,
             REQUEST_COLUMNS,

@@ -119,7 +119,6 @@ class PnLPanel(Panel):
         client: Client,
         *,
         mtm_interval: float | None = 5.0,
-        interactive: bool = True,
         ui: UiDispatcher | None = None,
     ) -> None:
         super().__init__(client, ui=ui)
@@ -130,7 +129,6 @@ class PnLPanel(Panel):
         self.by_strategy.add_class("oal-pnl-strategies")
         self.chart = Chart(
             "Equity by strategy: cumulative net P&L of round trips (₹)",
-            interactive=interactive,
             y="₹",
         )
         self.refresh_button = widgets.Button(description="↻", layout={"width": "40px"})

@@ -22,7 +22,7 @@ import ipywidgets as widgets  # type: ignore[import-untyped]
 from openalgo_lab.widgets._base import Panel
 from openalgo_lab.widgets._calls import Outcome, attempt
 from openalgo_lab.widgets._feed import QuoteFeed
-from openalgo_lab.widgets._table import number_text
+from openalgo_lab.widgets._table import TABLE_CSS, number_text
 from openalgo_lab.widgets._ui import UiDispatcher
 from openalgo_lab.widgets.ticket_rules import (
     ORDER_EXCHANGES,
@@ -155,7 +155,7 @@ class OrderTicket(Panel):
             widget.add_class(css)
         self.status.add_class("oal-ticket-status")
         self.children = [
-            widgets.HTML("<b>Order ticket</b>"),
+            widgets.HTML(f"{TABLE_CSS}<b>Order ticket</b>"),
             _labelled("Exchange", self.exchange),
             _labelled("Symbol", self.symbol),
             self.contract_info,
