@@ -177,7 +177,7 @@ class TradingDesk(Panel):
         grid = widgets.GridBox(
             [self.ticket, self.orders, self.watchlist, self.positions, self.funds, self.pnl],
             layout=widgets.Layout(
-                grid_template_columns="minmax(340px, 1fr) minmax(0, 2.4fr)",
+                grid_template_columns="minmax(400px, 1fr) minmax(0, 2.2fr)",
                 grid_gap="8px 12px",
                 width="100%",
             ),
