@@ -124,3 +124,23 @@ def _exclusive(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def open_page(
+    browser: Browser, url: str, name: str, *, width: int = 1400, height: int = 1900
+) -> Iterator[Page]:
+    """A page at `url` in a fresh browser context; on failure its screenshot is saved as
+    `<name>-failed.png` (and its text printed) before the error goes on."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        page.goto(url)
+        yield page
+    except BaseException:
+        with contextlib.suppress(Exception):
+            print(f"page text of {name}:\n{page.locator('body').inner_text()[:4000]}")
+            screenshot(page, f"{name}-failed")
+        raise
+    finally:
+        context.close()
