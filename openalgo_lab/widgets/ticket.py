@@ -435,7 +435,8 @@ class OrderTicket(Panel):
             if self._sending:
                 return
             if review is None:
-                self.status.info("Nothing to confirm: review an order first")
+                if self.last_orderid is None:  # else: a late second click; keep the fate
+                    self.status.info("Nothing to confirm: review an order first")
                 return
             self._sending = True
         self.confirm.disabled = True
