@@ -208,3 +208,47 @@ def test_analytics_without_history_says_so(browser: Browser, tmp_path: Path) -> 
         expect(page.locator(".oal-notice-error")).to_have_count(0)
         expect(page.locator(".js-plotly-plot")).to_have_count(0)
         screenshot(page, "trade_analytics_empty")
+
+
+def test_a_second_standalone_desk_on_the_same_data_dir_says_why(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """One engine per data directory: the second page's kernel cannot start its own, and the
+    page says so (and what to do) instead of failing."""
+    with (
+        running_voila(tmp_path, DASHBOARDS / "trading_desk.ipynb") as voila,
+        open_page(browser, voila.root, "trading_desk_first") as first,
+    ):
+        first.set_default_timeout(PAGE_TIMEOUT)
+        first.wait_for_selector(".oal-trading-desk")
+        with open_page(browser, voila.root, "trading_desk_second") as second:
+            second.set_default_timeout(PAGE_TIMEOUT)
+            error = second.locator(".oal-notice-error")
+            expect(error).to_contain_text("could not reach", timeout=PAGE_TIMEOUT)
+            expect(error).to_contain_text("is in use by another OpenAlgo Lab engine")
+            expect(error).to_contain_text("OPENALGO_LAB_URL")
+            expect(second.locator(".oal-trading-desk")).to_have_count(0)
+            screenshot(second, "trading_desk_standalone_locked")
+        expect(first.locator(".oal-order-ticket")).to_be_visible()
+
+
+def test_standalone_voila_can_trade_on_a_running_lab(
+    browser: Browser, lab: LiveServer, tmp_path: Path
+) -> None:
+    """OPENALGO_LAB_URL and OPENALGO_LAB_API_KEY point a standalone Voila's kernels at the
+    running server's engine: the order lands in that engine, not in a second one."""
+    named = {"OPENALGO_LAB_URL": lab.url, "OPENALGO_LAB_API_KEY": lab.key}
+    before = {row["orderid"] for row in api(lab, "orderbook")["orders"]}
+    with (
+        running_voila(tmp_path, DASHBOARDS / "trading_desk.ipynb", env=named) as voila,
+        open_page(browser, voila.root, "trading_desk_standalone_remote") as page,
+    ):
+        page.set_default_timeout(PAGE_TIMEOUT)
+        page.wait_for_selector(".oal-trading-desk")
+        expect(page.locator(".oal-desk-engine")).to_contain_text(f"server at {lab.url}")
+        orderid = place_from_ticket(page, "RELIANCE", 2)
+        expect(page.locator(".oal-order-book")).to_contain_text(orderid)
+    assert orderid not in before
+    rows = [row for row in api(lab, "orderbook")["orders"] if row["orderid"] == orderid]
+    assert len(rows) == 1 and rows[0]["symbol"] == "RELIANCE", rows
+    assert not (tmp_path / "data").exists()  # no engine was started beside the server's
