@@ -18,7 +18,7 @@ from openalgo_lab.brokers.base import Broker
 from openalgo_lab.brokers.zerodha import KiteConfig, ZerodhaBroker, mapping
 from openalgo_lab.brokers.zerodha.http import KiteRateLimited, KiteUnavailable, RetryPolicy
 from openalgo_lab.brokers.zerodha.orders import OrderNotPlaced
-from openalgo_lab.domain.calendar import IST
+from openalgo_lab.domain.calendar import IST, MarketCalendar, MarketHours
 from openalgo_lab.domain.clock import ManualClock
 from openalgo_lab.domain.enums import Action, Exchange, Interval, OrderStatus, PriceType, Product
 from openalgo_lab.domain.errors import (
@@ -449,3 +449,29 @@ async def test_cancel_with_a_lost_answer_is_checked(broker: ZerodhaBroker, fake:
     fake.fail_next(r"^(PUT|DELETE) /orders/regular/\d+$", "lost")
     modified = await broker.modify_order(placed.orderid, OrderModification(price=Decimal("782")))
     assert modified.price == Decimal("782")
+
+
+async def test_after_market_orders(fake: KiteFake, tmp_path: Path) -> None:
+    """With `amo` on, an order sent while the exchange is closed goes as Kite's AMO variety,
+    and its cancel takes the same variety's route."""
+    night = datetime(2026, 11, 24, 16, 30, tzinfo=UTC)  # 22:00 IST: NSE closed
+    b = ZerodhaBroker(
+        KiteConfig(
+            fake.state.api_key,
+            fake.state.api_secret,
+            base_url=fake.base_url,
+            cache_dir=tmp_path,
+            amo=True,
+        ),
+        clock=ManualClock(night),
+        calendar=MarketCalendar(hours=MarketHours.EXCHANGE),
+    )
+    await b.complete_login(fake.request_token())
+    fake.set_market_open(False)
+    placed = await b.place_order(limit_below(qty=2))
+    (kite_order,) = fake.orders
+    assert kite_order.variety == "amo" and kite_order.order_id == placed.orderid
+    assert (await b.order(placed.orderid)).status is OrderStatus.OPEN  # AMO REQ RECEIVED
+    assert (await b.cancel_order(placed.orderid)).status is OrderStatus.CANCELLED
+    assert ("DELETE", f"/orders/amo/{placed.orderid}") in fake.requests
+    await b.aclose()

@@ -28,6 +28,7 @@ class OrderMemory:
 
     strategies: dict[str, str] = field(default_factory=dict)  # order id -> strategy
     tags: dict[str, str] = field(default_factory=dict)  # Kite tag -> our tag
+    sent: set[str] = field(default_factory=set)  # our tags of orders sent by this process
 
     def remember(self, orderid: str, strategy: str, tag: str) -> None:
         if strategy:
@@ -39,6 +40,11 @@ class OrderMemory:
         """Before the order goes out: a late answer can then still be matched."""
         if tag:
             self.tags[mapping.kite_tag(tag)] = tag
+            self.sent.add(tag)
+
+    def is_ours(self, order: Order) -> bool:
+        """Whether this process sent the order (known by the tag it carries)."""
+        return bool(order.tag) and order.tag in self.sent
 
     def restore(self, order: Order) -> Order:
         strategy = self.strategies.get(order.orderid, order.strategy)

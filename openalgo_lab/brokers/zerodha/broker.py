@@ -211,6 +211,7 @@ class ZerodhaBroker:
             lambda: self._call(self.books.orders),
             lambda: self._call(self.books.trades),
             interval=config.poll_interval,
+            ours=self.memory.is_ours,
         )
         self.stream_interval = stream_interval
 

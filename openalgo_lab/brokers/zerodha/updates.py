@@ -8,9 +8,10 @@ fill becomes an event carrying its trade. A postback (`feed`) goes through the s
 detection, so an update seen both ways is published once.
 
 The first read after a listener arrives is the baseline: orders already in the book are not
-replayed (a restart must not report yesterday's fills twice). Read errors (an expired login,
-Kite unavailable) are logged once per kind and polling continues at a slower pace; a listener
-never sees an exception from here.
+replayed (a restart must not report the day's fills twice), except those this process sent
+(known by order id or tag), whose answer may have raced the first read. Read errors (an
+expired login, Kite unavailable) are logged once per kind and polling continues at a slower
+pace; a listener never sees an exception from here.
 """
 
 from __future__ import annotations
@@ -62,8 +63,10 @@ class OrderUpdates:
         fetch_trades: Callable[[], Awaitable[list[Trade]]],
         *,
         interval: float = DEFAULT_INTERVAL,
+        ours: Callable[[Order], bool] | None = None,
     ) -> None:
         self._fetch_orders = fetch_orders
+        self._is_ours = ours
         self._fetch_trades = fetch_trades
         self.interval = interval
         self._seen: dict[str, _Seen] = {}
@@ -110,6 +113,9 @@ class OrderUpdates:
                 await task
         self._baseline = False
 
+    def _placed_here(self, order: Order) -> bool:
+        return order.orderid in self._ours or (self._is_ours is not None and self._is_ours(order))
+
     def track(self, orderid: str) -> None:
         """An order this adapter placed: news even if the first read (the baseline) is the
         first to see it."""
@@ -153,7 +159,7 @@ class OrderUpdates:
         async with self._guard():
             self.polls += 1
             if not self._baseline:
-                old = [o for o in orders if o.orderid not in self._ours]
+                old = [o for o in orders if not self._placed_here(o)]
                 self._seen = {o.orderid: _Seen.of(o) for o in old}
                 self._latest = {o.orderid: o for o in old}
                 self._accounted = {o.orderid: o.filled_quantity for o in old}
