@@ -41,7 +41,7 @@ def fake(kite_fake: KiteFake) -> KiteFake:  # noqa: F811
 
 
 def options(fake: KiteFake) -> dict[str, str]:
-    return {"base_url": fake.base_url, "poll_interval": "0.2", "timeout": "2"}
+    return {"base_url": fake.base_url, "poll_interval": "0.2", "timeout": "10"}
 
 
 async def live_engine(data_dir: Path, fake: KiteFake, *, login: bool = True) -> Engine:

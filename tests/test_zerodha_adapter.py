@@ -54,7 +54,7 @@ def make_broker(fake: KiteFake, tmp_path: Path, **kw: Any) -> ZerodhaBroker:
         account="kite",
         base_url=fake.base_url,
         cache_dir=tmp_path / "cache",
-        timeout=kw.pop("timeout", 2.0),
+        timeout=kw.pop("timeout", 10.0),
         poll_interval=0.05,
     )
     kw.setdefault("reconcile_delays", (0.0, 0.05, 0.1))

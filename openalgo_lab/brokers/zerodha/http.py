@@ -360,7 +360,12 @@ class KiteHttp:
         self.requests += 1
         try:
             response = await self._http().request(
-                method, path, params=query or None, data=form, headers=headers
+                method,
+                path,
+                params=query or None,
+                data=form,
+                headers=headers,
+                timeout=self.timeout,
             )
         except httpx.ConnectError as err:
             # The connection was never made: nothing reached Kite.
