@@ -45,8 +45,11 @@ PANELS = (
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
+    """Per test, not per module: Playwright's sync API keeps its own event loop running on
+    this thread while the browser is open, and pytest-jupyter's autouse loop fixture (active
+    once any test module names the plugin) must not meet it at a test's teardown."""
     try:
         with launched_browser() as launched:
             yield launched
@@ -112,7 +115,7 @@ def place_from_ticket(page: Page, symbol: str, quantity: int) -> str:
 # -- under JupyterLab --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def desk_page(browser: Browser, lab: LiveServer) -> Iterator[Page]:
     with open_page(browser, voila_url(lab, "trading_desk.ipynb"), "trading_desk") as page:
         page.set_default_timeout(PAGE_TIMEOUT)
