@@ -11,9 +11,8 @@ from openalgo_lab.domain.calendar import IST, MarketHours
 from openalgo_lab.domain.clock import ManualClock
 from openalgo_lab.domain.enums import Exchange
 from openalgo_lab.engine.engine import Engine
+from openalgo_lab.engine.quote_feed import Listener, Mode, QuoteHub, Stream, tick_frame
 from openalgo_lab.engine.settings import EngineSettings
-from openalgo_lab.server_ext.feed_hub import Listener, QuoteHub
-from openalgo_lab.server_ext.websocket import Mode, Stream, tick_frame
 
 NOW = datetime(2026, 11, 25, 11, 0, tzinfo=IST)
 SBIN = Stream(Exchange.NSE, "SBIN", Mode.LTP)

@@ -20,8 +20,7 @@ from openalgo_lab.domain.enums import Exchange
 
 if TYPE_CHECKING:
     from openalgo_lab.engine.engine import Engine
-    from openalgo_lab.server_ext.feed_hub import Listener, QuoteHub
-    from openalgo_lab.server_ext.websocket import Stream
+    from openalgo_lab.engine.quote_feed import Listener, QuoteHub, Stream
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +29,7 @@ class EmbeddedTicks:
     """Tick subscriptions on one engine. Every method runs on the engine's loop."""
 
     def __init__(self, engine: Engine) -> None:
-        from openalgo_lab.server_ext.feed_hub import QuoteHub
-        from openalgo_lab.server_ext.websocket import tick_frame
+        from openalgo_lab.engine.quote_feed import QuoteHub, tick_frame
 
         self._engine = engine
         self._hub: QuoteHub = QuoteHub(lambda name: engine.account(name).data_broker, tick_frame)
@@ -42,8 +40,7 @@ class EmbeddedTicks:
         streams: Sequence[TickStream],
         callback: Callable[[str, Any], None],
     ) -> Listener:
-        from openalgo_lab.server_ext.feed_hub import Listener
-        from openalgo_lab.server_ext.websocket import Mode, Stream
+        from openalgo_lab.engine.quote_feed import Listener, Mode, Stream
 
         wanted = {Stream(Exchange(s.exchange), s.symbol, Mode(int(s.mode))): s for s in streams}
 

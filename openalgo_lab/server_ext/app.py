@@ -19,10 +19,10 @@ from traitlets import Float, Int, List, TraitError, Unicode, default, validate
 from openalgo_lab.domain.calendar import MarketHours
 from openalgo_lab.engine.actions.registry import RateClass
 from openalgo_lab.engine.engine import Engine
+from openalgo_lab.engine.quote_feed import QuoteHub, tick_frame
 from openalgo_lab.engine.settings import EngineSettings, SettingsError
 from openalgo_lab.server_ext.auth import Gate, KeyVerifier
 from openalgo_lab.server_ext.config_check import ExtensionConfig, configuration_problems
-from openalgo_lab.server_ext.feed_hub import QuoteHub
 from openalgo_lab.server_ext.handlers import handlers
 from openalgo_lab.server_ext.openapi import openapi_handlers
 from openalgo_lab.server_ext.postback import postback_handlers
@@ -34,7 +34,7 @@ from openalgo_lab.server_ext.ratelimit import (
 )
 from openalgo_lab.server_ext.user_handlers import user_handlers
 from openalgo_lab.server_ext.webhooks import webhook_handlers
-from openalgo_lab.server_ext.websocket import tick_frame, websocket_handlers
+from openalgo_lab.server_ext.websocket import websocket_handlers
 from openalgo_lab.store.state_crypto import load_or_create_pepper
 
 MIB = 1024 * 1024

@@ -12,7 +12,7 @@ int.
 Like the REST routes, the socket skips Jupyter's token (outside callers cannot send one) and
 requires an OpenAlgo API key instead, checked by the same `Gate`.
 
-Ticks come from the `feed_hub`: one poller per account for all connections, each changed tick
+Ticks come from `engine.quote_feed`: one poller per account for all connections, each changed tick
 built and encoded once and handed to every subscriber. Every connection has its own writer and
 its own bounded outbox that keeps only the newest tick per stream, so a slow reader loses
 stale ticks (counted) and never delays anyone else.
@@ -27,7 +27,6 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any, cast
 
 from jupyter_server.extension.handler import ExtensionHandlerMixin
@@ -35,11 +34,11 @@ from tornado.ioloop import IOLoop
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from openalgo_lab.domain.enums import Exchange
-from openalgo_lab.domain.models import Depth, DepthLevel, OrderEvent, Quote
+from openalgo_lab.domain.models import OrderEvent
 from openalgo_lab.engine.events import Subscription
+from openalgo_lab.engine.quote_feed import DEPTH_LEVELS, Listener, Mode, Stream
 from openalgo_lab.engine.views import order_row
 from openalgo_lab.server_ext.auth import Principal, Refusal
-from openalgo_lab.server_ext.feed_hub import Listener
 from openalgo_lab.server_ext.tokens import signing_secret, verify_token
 
 if TYPE_CHECKING:
@@ -56,22 +55,6 @@ UNAVAILABLE_CLOSE_CODE = 1013  # "try again later": the engine is not running
 OUTBOX_LIMIT = 1024  # OpenAlgo's WS_MAX_QUEUE: messages waiting per client
 ORDER_QUEUE_LIMIT = 1000  # order events buffered between the bus and the outbox
 MAX_SUBSCRIPTIONS = 1000  # OpenAlgo's MAX_SYMBOLS_PER_WEBSOCKET
-DEPTH_LEVELS = 5
-
-
-class Mode(IntEnum):
-    LTP = 1
-    QUOTE = 2
-    DEPTH = 3
-
-    @property
-    def wants_depth(self) -> bool:
-        return self is Mode.DEPTH
-
-    @property
-    def label(self) -> str:
-        """The name OpenAlgo's acks use ("LTP", "Quote", "Depth")."""
-        return {Mode.LTP: "LTP", Mode.QUOTE: "Quote", Mode.DEPTH: "Depth"}[self]
 
 
 class ProtocolError(Exception):
@@ -104,89 +87,7 @@ def error_message(code: str, message: str, request_id: object = None) -> JSON:
     return body
 
 
-def epoch_ms(quote: Quote) -> int:
-    return int(quote.timestamp.timestamp() * 1000)
-
-
-# -- tick payloads -------------------------------------------------------------------------------
-def ltp_data(quote: Quote) -> JSON:
-    """What mode 1 carries: the client needs `ltp`, and keeps `timestamp` with it."""
-    stamp = epoch_ms(quote)
-    return {
-        "symbol": quote.symbol,
-        "exchange": quote.exchange.value,
-        "ltp": float(quote.ltp),
-        "ltt": stamp,
-        "timestamp": stamp,
-    }
-
-
-def quote_fields(quote: Quote) -> JSON:
-    """Mode 2 adds the day's statistics under the names the 1.0.x client copies (it puts 0
-    in for any it misses); `close` is the previous close, as in OpenAlgo's feed."""
-    ltp, prev = float(quote.ltp), float(quote.prev_close)
-    change = ltp - prev if prev else 0.0
-    return {
-        "open": float(quote.open),
-        "high": float(quote.high),
-        "low": float(quote.low),
-        "close": prev,
-        "volume": int(quote.volume),
-        "oi": int(quote.oi),
-        "last_quantity": int(quote.ltq),
-        "last_trade_quantity": int(quote.ltq),
-        "bid": float(quote.bid),
-        "ask": float(quote.ask),
-        "change": round(change, 4),
-        "change_percent": round(change / prev * 100, 4) if prev else 0.0,
-    }
-
-
-def depth_side(levels: Iterable[DepthLevel]) -> list[JSON]:
-    """Exactly five levels: the client indexes them without checking the length."""
-    rows = [
-        {"price": float(lv.price), "quantity": int(lv.quantity), "orders": int(lv.orders)}
-        for lv in levels
-    ][:DEPTH_LEVELS]
-    rows += [{"price": 0.0, "quantity": 0, "orders": 0}] * (DEPTH_LEVELS - len(rows))
-    return rows
-
-
-def tick_frame(stream: Stream, quote: Quote, depth: Depth | None) -> tuple[JSON, JSON]:
-    """The `data` of a tick (what decides whether it changed) and the whole frame to send."""
-    data = tick_data(stream.mode, quote, depth)
-    frame = {
-        "type": "market_data",
-        "symbol": stream.symbol,
-        "exchange": stream.exchange.value,
-        "mode": int(stream.mode),
-        "data": data,
-    }
-    return data, frame
-
-
-def tick_data(mode: Mode, quote: Quote, depth: Depth | None) -> JSON:
-    """The `data` of one tick for a subscriber at `mode` (higher modes include lower ones)."""
-    data = ltp_data(quote)
-    if mode >= Mode.QUOTE:
-        data.update(quote_fields(quote))
-    if mode is Mode.DEPTH and depth is not None:
-        data["total_buy_quantity"] = depth.totalbuyqty
-        data["total_sell_quantity"] = depth.totalsellqty
-        data["depth"] = {"buy": depth_side(depth.bids), "sell": depth_side(depth.asks)}
-    return data
-
-
 # -- the outbox ----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Stream:
-    """One subscription: an instrument at a mode. Also the outbox's conflation key."""
-
-    exchange: Exchange
-    symbol: str
-    mode: Mode
-
-
 @dataclass
 class Outbox:
     """One client's outgoing messages, bounded, with ticks conflated per stream.

@@ -1,12 +1,14 @@
-"""One quote poller per account for every feed connection: the fan-out of `websocket`.
+"""Ticks as OpenAlgo's feed frames, and one quote poller per account that fans them out.
 
-Polling per connection multiplies the broker's work and the JSON encoding by the number of
-clients, and leaves each client's ticks up to a whole interval late. Here one task per account
-fetches the union of what its connections subscribed, builds each changed tick once, encodes it
-once, and hands the same text to every subscriber's outbox at once. Polls are aligned to the
-wall clock's interval grid, so a market that moves on whole seconds (the sandbox) is read a
-few milliseconds after it moves; the interval widens when a poll is expensive, so a large
-union never turns the poller into a busy loop.
+The frames (`market_data` with an int `mode`, the fields the official clients read) are the
+wire format of the server's WebSocket and the payload of the Client's tick subscriptions, so
+both build them here. Polling per subscriber would multiply the broker's work and the JSON
+encoding by the number of subscribers and leave each one's ticks up to a whole interval late;
+`QuoteHub` runs one task per account that fetches the union of what its listeners want, builds
+each changed tick once, encodes it once and hands the same text to every listener at once.
+Polls are aligned to the wall clock's interval grid, so a market that moves on whole seconds
+(the sandbox) is read a few milliseconds after it moves; the interval widens when a poll is
+expensive, so a large union never turns the poller into a busy loop.
 """
 
 from __future__ import annotations
@@ -18,15 +20,117 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
 
 from openalgo_lab.domain.enums import Exchange
-from openalgo_lab.domain.models import Depth, Quote
+from openalgo_lab.domain.models import Depth, DepthLevel, Quote
 
 if TYPE_CHECKING:
     from openalgo_lab.brokers.base import Broker
-    from openalgo_lab.server_ext.websocket import Mode, Stream
 
+JSON = dict[str, Any]
+DEPTH_LEVELS = 5
+
+
+class Mode(IntEnum):
+    LTP = 1
+    QUOTE = 2
+    DEPTH = 3
+
+    @property
+    def wants_depth(self) -> bool:
+        return self is Mode.DEPTH
+
+    @property
+    def label(self) -> str:
+        """The name OpenAlgo's acks use ("LTP", "Quote", "Depth")."""
+        return {Mode.LTP: "LTP", Mode.QUOTE: "Quote", Mode.DEPTH: "Depth"}[self]
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """One subscription: an instrument at a mode. Also the outbox's conflation key."""
+
+    exchange: Exchange
+    symbol: str
+    mode: Mode
+
+
+# -- tick payloads ------------------------------------------------------------
+def epoch_ms(quote: Quote) -> int:
+    return int(quote.timestamp.timestamp() * 1000)
+
+
+def ltp_data(quote: Quote) -> JSON:
+    """What mode 1 carries: the client needs `ltp`, and keeps `timestamp` with it."""
+    stamp = epoch_ms(quote)
+    return {
+        "symbol": quote.symbol,
+        "exchange": quote.exchange.value,
+        "ltp": float(quote.ltp),
+        "ltt": stamp,
+        "timestamp": stamp,
+    }
+
+
+def quote_fields(quote: Quote) -> JSON:
+    """Mode 2 adds the day's statistics under the names the 1.0.x client copies (it puts 0
+    in for any it misses); `close` is the previous close, as in OpenAlgo's feed."""
+    ltp, prev = float(quote.ltp), float(quote.prev_close)
+    change = ltp - prev if prev else 0.0
+    return {
+        "open": float(quote.open),
+        "high": float(quote.high),
+        "low": float(quote.low),
+        "close": prev,
+        "volume": int(quote.volume),
+        "oi": int(quote.oi),
+        "last_quantity": int(quote.ltq),
+        "last_trade_quantity": int(quote.ltq),
+        "bid": float(quote.bid),
+        "ask": float(quote.ask),
+        "change": round(change, 4),
+        "change_percent": round(change / prev * 100, 4) if prev else 0.0,
+    }
+
+
+def depth_side(levels: Iterable[DepthLevel]) -> list[JSON]:
+    """Exactly five levels: the client indexes them without checking the length."""
+    rows = [
+        {"price": float(lv.price), "quantity": int(lv.quantity), "orders": int(lv.orders)}
+        for lv in levels
+    ][:DEPTH_LEVELS]
+    rows += [{"price": 0.0, "quantity": 0, "orders": 0}] * (DEPTH_LEVELS - len(rows))
+    return rows
+
+
+def tick_frame(stream: Stream, quote: Quote, depth: Depth | None) -> tuple[JSON, JSON]:
+    """The `data` of a tick (what decides whether it changed) and the whole frame to send."""
+    data = tick_data(stream.mode, quote, depth)
+    frame = {
+        "type": "market_data",
+        "symbol": stream.symbol,
+        "exchange": stream.exchange.value,
+        "mode": int(stream.mode),
+        "data": data,
+    }
+    return data, frame
+
+
+def tick_data(mode: Mode, quote: Quote, depth: Depth | None) -> JSON:
+    """The `data` of one tick for a subscriber at `mode` (higher modes include lower ones)."""
+    data = ltp_data(quote)
+    if mode >= Mode.QUOTE:
+        data.update(quote_fields(quote))
+    if mode is Mode.DEPTH and depth is not None:
+        data["total_buy_quantity"] = depth.totalbuyqty
+        data["total_sell_quantity"] = depth.totalsellqty
+        data["depth"] = {"buy": depth_side(depth.bids), "sell": depth_side(depth.asks)}
+    return data
+
+
+# -- the fan-out --------------------------------------------------------------
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL = 0.05  # seconds between polls when polling is cheap
@@ -34,7 +138,7 @@ COST_FACTOR = 10  # a poll may take at most 1/COST_FACTOR of the interval
 ALIGN_SLACK = 0.002  # read just after the grid point, once the market has moved
 
 Fetched = dict[tuple[Exchange, str], tuple[Quote, Depth | None]]
-Deliver = Callable[["Stream", str], None]
+Deliver = Callable[[Stream, str], None]
 
 
 @dataclass(eq=False)
