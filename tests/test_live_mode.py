@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,15 +22,9 @@ from openalgo_lab.engine.settings import EngineSettings
 from tests.fakes.fixtures import kite_fake  # noqa: F401  (the fixture)
 from tests.fakes.kite_server import KiteFake
 from tests.test_actions_orders import order
-
-pytestmark = pytest.mark.anyio
+from tests.test_zerodha_adapter import in_runner
 
 ACCOUNT = "kite"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -57,12 +51,19 @@ async def live_engine(data_dir: Path, fake: KiteFake, *, login: bool = True) -> 
 
 
 @pytest.fixture
-async def engine(tmp_path: Path, fake: KiteFake) -> AsyncIterator[Engine]:
-    engine = await live_engine(tmp_path, fake)
+def runner() -> Iterator[asyncio.Runner]:
+    """The test's event loop (see `in_runner`): fixtures and test body share it."""
+    with asyncio.Runner() as loop:
+        yield loop
+
+
+@pytest.fixture
+def engine(tmp_path: Path, fake: KiteFake, runner: asyncio.Runner) -> Iterator[Engine]:
+    engine = runner.run(live_engine(tmp_path, fake))
     try:
         yield engine
     finally:
-        await engine.stop()
+        runner.run(engine.stop())
 
 
 async def call(
@@ -87,6 +88,7 @@ async def until(condition: Callable[[], Any], timeout: float = 10.0) -> None:
 
 
 # -- orders and books through Engine.call ------------------------------------------------------
+@in_runner
 async def test_place_status_position_and_books(engine: Engine, fake: KiteFake) -> None:
     assert (await ok(engine, "ping"))["data"]["broker"] == "zerodha"
     assert (await ok(engine, "analyzer"))["data"]["mode"] == "live"
@@ -120,6 +122,7 @@ async def test_place_status_position_and_books(engine: Engine, fake: KiteFake) -
     assert holdings["holdings"] == []
 
 
+@in_runner
 async def test_errors_name_the_field_and_place_nothing(engine: Engine, fake: KiteFake) -> None:
     for payload, needle in [
         (order(quantity="0"), "quantity: must be > 0"),
@@ -132,6 +135,7 @@ async def test_errors_name_the_field_and_place_nothing(engine: Engine, fake: Kit
     assert fake.orders == []
 
 
+@in_runner
 async def test_modify_cancel_cancel_all_and_close(engine: Engine, fake: KiteFake) -> None:
     resting = order(pricetype="LIMIT", price="790")
     oid = (await ok(engine, "placeorder", resting))["orderid"]
@@ -155,6 +159,7 @@ async def test_modify_cancel_cancel_all_and_close(engine: Engine, fake: KiteFake
     assert positions == {"SBIN": 0, "INFY": 0}
 
 
+@in_runner
 async def test_smart_basket_and_split(engine: Engine, fake: KiteFake) -> None:
     async def smart(size: int) -> dict[str, Any]:
         return await ok(engine, "placesmartorder", order(position_size=str(size), quantity="0"))
@@ -181,6 +186,7 @@ async def test_smart_basket_and_split(engine: Engine, fake: KiteFake) -> None:
     assert len(fake.orders) == 2 + 2 + 3  # every order once, nothing doubled
 
 
+@in_runner
 async def test_market_data_from_kite(engine: Engine, fake: KiteFake) -> None:
     quote = (await ok(engine, "quotes", {"symbol": "SBIN", "exchange": "NSE"}))["data"]
     assert quote["ltp"] == 800.0
@@ -209,6 +215,7 @@ async def test_market_data_from_kite(engine: Engine, fake: KiteFake) -> None:
 
 
 # -- events, journal, history ------------------------------------------------------------------
+@in_runner
 async def test_live_events_reach_journal_history_and_bus(engine: Engine, fake: KiteFake) -> None:
     sub = engine.events.subscribe({"order", "trade"})
     key = "live-evt-1"
@@ -247,6 +254,7 @@ async def test_live_events_reach_journal_history_and_bus(engine: Engine, fake: K
     assert again.body["orderid"] == orderid and len(fake.orders) == 1  # idempotent
 
 
+@in_runner
 async def test_unknown_outcome_is_kept_in_flight_then_settled(
     engine: Engine, fake: KiteFake
 ) -> None:
@@ -274,6 +282,7 @@ async def test_unknown_outcome_is_kept_in_flight_then_settled(
     assert len(fake.orders) == 1  # never re-sent
 
 
+@in_runner
 async def test_session_expiry_in_live_mode(engine: Engine, fake: KiteFake) -> None:
     fake.expire_sessions()
     reply = await call(engine, "placeorder", order(), idempotency_key="exp-1")
@@ -304,6 +313,7 @@ def _begin(engine: Engine, key: str) -> int:
     ).entry_id
 
 
+@in_runner
 async def test_restart_reconciles_in_flight_orders_with_kite(
     tmp_path: Path, fake: KiteFake
 ) -> None:
@@ -334,6 +344,7 @@ async def test_restart_reconciles_in_flight_orders_with_kite(
         await second.stop()
 
 
+@in_runner
 async def test_restart_with_kite_unreadable_keeps_entries_in_flight(
     tmp_path: Path, fake: KiteFake
 ) -> None:

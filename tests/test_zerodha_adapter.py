@@ -5,8 +5,10 @@ fault kind on the order path ending in a clear state, never a hang or a duplicat
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -32,14 +34,34 @@ from openalgo_lab.domain.models import OrderModification, OrderRequest
 from tests.fakes.fixtures import kite_fake  # noqa: F401  (the fixture)
 from tests.fakes.kite_server import KiteFake
 
-pytestmark = pytest.mark.anyio
-
 SBIN = Decimal("800")
 
 
+def in_runner(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test on the test's own `runner` loop (the fixtures' loop too).
+
+    A plain asyncio.Runner rather than an async-test plugin: plugins disagree (pytest-jupyter,
+    loaded by other modules, runs coroutine tests on a loop of its own and drops other
+    parametrizations), while background tasks started by fixtures must share the test's loop."""
+    sig = inspect.signature(test)
+    takes_runner = "runner" in sig.parameters
+    params = list(sig.parameters.values())
+    if not takes_runner:
+        params.append(inspect.Parameter("runner", inspect.Parameter.KEYWORD_ONLY))
+
+    @functools.wraps(test)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        runner: asyncio.Runner = kwargs["runner"] if takes_runner else kwargs.pop("runner")
+        runner.run(test(*args, **kwargs))
+
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    return wrapper
+
+
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+def runner() -> Iterator[asyncio.Runner]:
+    with asyncio.Runner() as loop:
+        yield loop
 
 
 @pytest.fixture
@@ -63,12 +85,12 @@ def make_broker(fake: KiteFake, tmp_path: Path, **kw: Any) -> ZerodhaBroker:
 
 
 @pytest.fixture
-async def broker(fake: KiteFake, tmp_path: Path) -> AsyncIterator[ZerodhaBroker]:
+def broker(fake: KiteFake, tmp_path: Path, runner: asyncio.Runner) -> Iterator[ZerodhaBroker]:
     fake.set_ltp("NSE", "SBIN", SBIN)
     b = make_broker(fake, tmp_path)
-    await b.complete_login(fake.request_token())
+    runner.run(b.complete_login(fake.request_token()))
     yield b
-    await b.aclose()
+    runner.run(b.aclose())
 
 
 def market(symbol: str = "SBIN", qty: int = 10, **kw: Any) -> OrderRequest:
@@ -89,6 +111,7 @@ def limit_below(qty: int = 10, **kw: Any) -> OrderRequest:
 
 
 # -- login and session ---------------------------------------------------------------------
+@in_runner
 async def test_login_flow_and_protocol(fake: KiteFake, tmp_path: Path) -> None:
     saved: list[Any] = []
     b = make_broker(fake, tmp_path, on_login=saved.append)
@@ -108,6 +131,7 @@ async def test_login_flow_and_protocol(fake: KiteFake, tmp_path: Path) -> None:
     await b.aclose()
 
 
+@in_runner
 async def test_wrong_secret_is_refused(fake: KiteFake, tmp_path: Path) -> None:
     config = KiteConfig(fake.state.api_key, "wrong", base_url=fake.base_url)
     b = ZerodhaBroker(config)
@@ -117,6 +141,7 @@ async def test_wrong_secret_is_refused(fake: KiteFake, tmp_path: Path) -> None:
     await b.aclose()
 
 
+@in_runner
 async def test_session_expiry_from_kite_and_by_the_clock(
     fake: KiteFake,
     tmp_path: Path,
@@ -143,6 +168,7 @@ async def test_session_expiry_from_kite_and_by_the_clock(
 
 
 # -- master contract -----------------------------------------------------------------------
+@in_runner
 async def test_master_contract_and_daily_cache(
     broker: ZerodhaBroker,
     fake: KiteFake,
@@ -174,6 +200,7 @@ async def test_master_contract_and_daily_cache(
 
 
 # -- orders and books ----------------------------------------------------------------------
+@in_runner
 async def test_place_market_order_and_books(broker: ZerodhaBroker, fake: KiteFake) -> None:
     placed = await broker.place_order(market(qty=10, tag="a" * 32, strategy="s1"))
     assert placed.tag == "a" * 32 and placed.strategy == "s1"
@@ -195,6 +222,7 @@ async def test_place_market_order_and_books(broker: ZerodhaBroker, fake: KiteFak
     assert isinstance(await broker.holdings(), list)
 
 
+@in_runner
 async def test_limit_modify_cancel(broker: ZerodhaBroker) -> None:
     placed = await broker.place_order(limit_below())
     assert (await broker.order(placed.orderid)).status is OrderStatus.OPEN
@@ -214,6 +242,7 @@ async def test_limit_modify_cancel(broker: ZerodhaBroker) -> None:
         await broker.order("nope")
 
 
+@in_runner
 async def test_stop_orders_products_and_refusals(broker: ZerodhaBroker) -> None:
     sl = await broker.place_order(
         market(
@@ -239,6 +268,7 @@ async def test_stop_orders_products_and_refusals(broker: ZerodhaBroker) -> None:
         await broker.place_order(market(pricetype=PriceType.LIMIT, price=Decimal("780.03")))
 
 
+@in_runner
 async def test_close_all_positions(broker: ZerodhaBroker) -> None:
     await broker.place_order(market(qty=10))
     await broker.place_order(market(symbol="INFY", qty=5, action=Action.SELL))
@@ -249,6 +279,7 @@ async def test_close_all_positions(broker: ZerodhaBroker) -> None:
 
 
 # -- market data ---------------------------------------------------------------------------
+@in_runner
 async def test_quotes_depth_history(broker: ZerodhaBroker, fake: KiteFake) -> None:
     quote = await broker.quote(Exchange.NSE, "SBIN")
     assert quote.ltp == SBIN and quote.symbol == "SBIN"
@@ -278,6 +309,7 @@ async def test_quotes_depth_history(broker: ZerodhaBroker, fake: KiteFake) -> No
     assert Interval.M2 not in broker.intervals() and Interval.H1 in broker.intervals()
 
 
+@in_runner
 async def test_history_is_fetched_in_kite_sized_windows(
     broker: ZerodhaBroker, fake: KiteFake
 ) -> None:
@@ -289,6 +321,7 @@ async def test_history_is_fetched_in_kite_sized_windows(
 
 
 # -- order updates ---------------------------------------------------------------------------
+@in_runner
 async def test_order_events_by_polling(broker: ZerodhaBroker, fake: KiteFake) -> None:
     await broker.updates.poll()  # the book as it was: not replayed to listeners
     early = await broker.place_order(market(qty=3))  # placed here: news for listeners
@@ -321,6 +354,7 @@ async def test_order_events_by_polling(broker: ZerodhaBroker, fake: KiteFake) ->
     assert len({e.trade.tradeid for e in fills if e.trade}) == len(fills)  # no duplicates
 
 
+@in_runner
 async def test_postback_is_verified_and_published_once(
     broker: ZerodhaBroker,
     fake: KiteFake,
@@ -355,6 +389,7 @@ async def _until(condition: Any, timeout: float = 5.0) -> None:
 
 # -- rate limits -----------------------------------------------------------------------------
 @pytest.mark.slow
+@in_runner
 async def test_bursts_are_queued_under_kites_limits(broker: ZerodhaBroker, fake: KiteFake) -> None:
     fake.rate_limits_enabled = True
     start = time.monotonic()
@@ -374,6 +409,7 @@ def kite_orders(fake: KiteFake) -> list[Any]:
 
 
 @pytest.mark.parametrize("kind", ["timeout", "lost", "malformed", "5xx", "500", "html", "429"])
+@in_runner
 async def test_placement_faults_end_clearly_without_duplicates(
     kind: str,
     fake: KiteFake,
@@ -403,6 +439,7 @@ async def test_placement_faults_end_clearly_without_duplicates(
     await b.aclose()
 
 
+@in_runner
 async def test_unknown_outcome_when_the_book_cannot_be_read_either(
     fake: KiteFake,
     tmp_path: Path,
@@ -419,6 +456,7 @@ async def test_unknown_outcome_when_the_book_cannot_be_read_either(
     await b.aclose()
 
 
+@in_runner
 async def test_expired_token_on_the_order_path(broker: ZerodhaBroker, fake: KiteFake) -> None:
     await broker.load_master()
     fake.expire_sessions()
@@ -428,6 +466,7 @@ async def test_expired_token_on_the_order_path(broker: ZerodhaBroker, fake: Kite
 
 
 @pytest.mark.parametrize("kind", ["timeout", "5xx", "429", "malformed", "html", "lost"])
+@in_runner
 async def test_reads_are_retried(kind: str, broker: ZerodhaBroker, fake: KiteFake) -> None:
     await broker.load_master()
     broker.http.timeout = 0.5
@@ -440,6 +479,7 @@ async def test_reads_are_retried(kind: str, broker: ZerodhaBroker, fake: KiteFak
         await broker.funds()
 
 
+@in_runner
 async def test_cancel_with_a_lost_answer_is_checked(broker: ZerodhaBroker, fake: KiteFake) -> None:
     placed = await broker.place_order(limit_below())
     fake.fail_next(r"^(PUT|DELETE) /orders/regular/\d+$", "lost")
@@ -451,6 +491,7 @@ async def test_cancel_with_a_lost_answer_is_checked(broker: ZerodhaBroker, fake:
     assert modified.price == Decimal("782")
 
 
+@in_runner
 async def test_after_market_orders(fake: KiteFake, tmp_path: Path) -> None:
     """With `amo` on, an order sent while the exchange is closed goes as Kite's AMO variety,
     and its cancel takes the same variety's route."""
