@@ -255,6 +255,36 @@ async def test_live_events_reach_journal_history_and_bus(engine: Engine, fake: K
 
 
 @in_runner
+async def test_live_fills_stay_live_after_switching_to_analyze(
+    engine: Engine, fake: KiteFake
+) -> None:
+    """A resting live order that fills after the account went back to paper is still a live
+    fill in the history (the mode of the broker it came from, not the switch's)."""
+    orderid = (await ok(engine, "placeorder", order(pricetype="LIMIT", price="790")))["orderid"]
+    assert (await call(engine, "analyzer/toggle", {"mode": True})).status == 200
+    paper = (await call(engine, "placeorder", order())).body["orderid"]
+    fake.set_ltp("NSE", "SBIN", Decimal("789"))  # Kite fills the resting order
+    assert engine.history is not None and engine.history_store is not None
+
+    async def modes() -> dict[str, set[str]]:
+        assert engine.history is not None and engine.history_store is not None
+        await asyncio.to_thread(engine.history.flush)
+        rows = engine.history_store.query(
+            "SELECT orderid, mode FROM trades WHERE account = ?", (ACCOUNT,)
+        )
+        found: dict[str, set[str]] = {}
+        for oid, mode in zip(rows["orderid"], rows["mode"], strict=True):
+            found.setdefault(str(oid), set()).add(str(mode))
+        return found
+
+    deadline = time.monotonic() + 10
+    while orderid not in (found := await modes()):
+        assert time.monotonic() < deadline, "the live fill never reached the history"
+        await asyncio.sleep(0.1)
+    assert found[orderid] == {"live"} and found[paper] == {"analyze"}
+
+
+@in_runner
 async def test_unknown_outcome_is_kept_in_flight_then_settled(
     engine: Engine, fake: KiteFake
 ) -> None:

@@ -132,7 +132,9 @@ class Engine:
         )
         account = TradingAccount(name=name, sandbox=sandbox, analyze=analyze)
         self.accounts[name] = account
-        sandbox.exchange.subscribe(lambda event: self._on_order_event(account, event))
+        sandbox.exchange.subscribe(
+            lambda event: self._on_order_event(account, event, mode="analyze")
+        )
         return account
 
     def set_analyze(self, name: str, analyze: bool) -> None:
@@ -170,7 +172,9 @@ class Engine:
         return self.journal.count(account) if self.journal is not None else 0
 
     # -- events from the brokers ------------------------------------------------------------
-    def _on_order_event(self, account: TradingAccount, event: OrderEvent) -> None:
+    def _on_order_event(
+        self, account: TradingAccount, event: OrderEvent, *, mode: str | None = None
+    ) -> None:
         """Every order change and fill: to the bus (widgets, websockets), the strategy books,
         the history database (batched, off this path) and the journal's transitions."""
         order, trade = event.order, event.trade
@@ -187,7 +191,7 @@ class Engine:
             self.strategy_books.record(account.name, trade)
             self.events.publish("trade", account.name, trade)
         if self.history is not None:
-            self._record_history(account, event)
+            self._record_history(account, event, mode or account.mode)
 
     def account(self, name: str | None = None) -> TradingAccount:
         if name is None:
@@ -444,7 +448,7 @@ class Engine:
         while True:
             try:
                 async for event in broker.order_events():
-                    self._on_order_event(account, event)
+                    self._on_order_event(account, event, mode="live")
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -527,12 +531,12 @@ class Engine:
         if self._requests is not None:
             self._requests.flush()
 
-    def _record_history(self, account: TradingAccount, event: OrderEvent) -> None:
+    def _record_history(self, account: TradingAccount, event: OrderEvent, mode: str) -> None:
         from openalgo_lab.store.history_rows import OrderEventRow, OrderRow, TradeRow
 
         assert self.history is not None
         order, trade = event.order, event.trade
-        self.history.submit_order(OrderRow.from_order(account.name, order, account.mode))
+        self.history.submit_order(OrderRow.from_order(account.name, order, mode))
         self.history.submit_order_event(
             OrderEventRow(
                 account=account.name,
@@ -544,7 +548,7 @@ class Engine:
             )
         )
         if trade is not None:
-            self.history.submit_trade(TradeRow.from_trade(account.name, trade, account.mode))
+            self.history.submit_trade(TradeRow.from_trade(account.name, trade, mode))
 
     # -- the one entry point ----------------------------------------------------------------
     async def call(
