@@ -390,3 +390,31 @@ async def test_restart_with_kite_unreadable_keeps_entries_in_flight(
         assert record is not None and record.status == "accepted"  # decided later, not guessed
     finally:
         await second.stop()
+
+
+@in_runner
+async def test_restart_restores_strategies_and_journal_links(
+    tmp_path: Path, fake: KiteFake
+) -> None:
+    first = await live_engine(tmp_path, fake)
+    resting = order(strategy="s1", pricetype="LIMIT", price="790")
+    placed = await first.call("placeorder", resting, account=ACCOUNT, idempotency_key="mem-1")
+    orderid = placed.body["orderid"]
+    await first.stop()
+    second = Engine(EngineSettings(data_dir=tmp_path, market_hours=MarketHours.ALWAYS))
+    await second.start()
+    try:
+        reply = await second.call("orderstatus", {"orderid": orderid}, account=ACCOUNT)
+        assert reply.body["data"]["strategy"] == "s1"  # Kite keeps no strategy: the journal does
+        fake.set_ltp("NSE", "SBIN", Decimal("789"))  # the order fills after the restart
+        assert second.journal is not None
+        record = second.journal.lookup(ACCOUNT, "mem-1")
+        assert record is not None
+
+        def statuses() -> list[str]:
+            assert second.journal is not None and record is not None
+            return [t.status for t in second.journal.history(record.entry_id)]
+
+        await until(lambda: "complete" in statuses())
+    finally:
+        await second.stop()

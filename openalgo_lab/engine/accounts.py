@@ -40,6 +40,11 @@ class LiveBroker(Broker, Protocol):
         """The tag the broker shows for an order we sent with `tag` (brokers limit tags)."""
         ...
 
+    def remember(self, orderid: str, strategy: str, tag: str) -> None:
+        """What the engine knows of an order sent before a restart (its strategy and our
+        tag), so the broker's books and events carry them again."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

@@ -52,6 +52,7 @@ SNAPSHOT_INTERVAL = 1.0  # seconds between saves of a changed sandbox
 SNAPSHOT_KEY = "sandbox:{}"
 SETTLE_INTERVAL = 5.0  # seconds between looks for orders whose placement outcome is unknown
 RECONCILE_TIMEOUT = 30.0  # seconds a live broker may take to show its order book on start
+MEMORY_ENTRIES = 20_000  # journal entries looked at on start to restore today's orders
 
 JSON = dict[str, Any]
 
@@ -220,6 +221,7 @@ class Engine:
             self._load_live_accounts()
             self._restore_sandboxes()
             await self.reconcile()
+            self._restore_order_memory()
             self._open_history()
         except BaseException:
             await self._close_live()
@@ -410,6 +412,22 @@ class Engine:
             match = _find_tagged(orders, tag, account.live)
             line = self._reconciled(record.entry_id, record.idempotency_key, match, [])
             log.warning("settled journal entry %s", line)
+
+    def _restore_order_memory(self) -> None:
+        """After a restart, today's journaled orders get their journal entry back (so their
+        later fills are journaled too) and live adapters their strategy and our tag."""
+        assert self.journal is not None
+        for record in self.journal.recent(MEMORY_ENTRIES):
+            if record.created_at.astimezone(IST).date() != self.today:
+                break  # newest first: the rest are older
+            if record.status != "acknowledged" or not record.orderid:
+                continue
+            tag = record.idempotency_key[:40]
+            self.router.entries_by_tag.setdefault(tag, record.entry_id)
+            account = self.accounts.get(record.account)
+            if account is not None and account.live is not None:
+                strategy = str(record.request.get("strategy") or "")
+                account.live.remember(record.orderid, strategy, tag)
 
     # -- live brokers ---------------------------------------------------------------------
     def _live(self) -> LiveAccounts:

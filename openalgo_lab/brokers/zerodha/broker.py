@@ -466,6 +466,10 @@ class ZerodhaBroker:
     def order_events(self) -> AsyncIterator[OrderEvent]:
         return self.updates.events()
 
+    def remember(self, orderid: str, strategy: str, tag: str) -> None:
+        """An order sent before a restart: its strategy and our tag come back on its rows."""
+        self.memory.remember(orderid, strategy, tag)
+
     def wire_tag(self, tag: str) -> str:
         """The tag Kite shows for an order we sent with `tag` (Kite keeps 20 characters)."""
         return mapping.kite_tag(tag)
