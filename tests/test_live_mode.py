@@ -284,6 +284,7 @@ async def test_live_fills_stay_live_after_switching_to_analyze(
     assert found[orderid] == {"live"} and found[paper] == {"analyze"}
 
 
+@pytest.mark.slow
 @in_runner
 async def test_unknown_outcome_is_kept_in_flight_then_settled(
     engine: Engine, fake: KiteFake
