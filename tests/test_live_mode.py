@@ -419,3 +419,44 @@ async def test_restart_restores_strategies_and_journal_links(
         await until(lambda: "complete" in statuses())
     finally:
         await second.stop()
+
+
+@in_runner
+async def test_sandbox_prices_live_paper_trades_at_kites_prices(
+    tmp_path: Path, fake: KiteFake
+) -> None:
+    """`sandbox_prices="live"` (OPENALGO_LAB_SANDBOX_PRICES): once the account has a Kite
+    login, its analyze-mode orders fill in the sandbox at Kite's price, not the simulation's."""
+    fake.set_ltp("NSE", "SBIN", Decimal("2000.00"))  # far from the simulated SBIN
+    engine = Engine(
+        EngineSettings(data_dir=tmp_path, market_hours=MarketHours.ALWAYS, sandbox_prices="live")
+    )
+    await engine.start()
+    try:
+        await engine.configure_broker(
+            ACCOUNT, "zerodha", api_key="kite_key", api_secret="kite_secret", options=options(fake)
+        )
+        await engine.broker_login(ACCOUNT, fake.request_token())
+        assert engine.account(ACCOUNT).analyze  # paper: the sandbox takes the order
+        placed = await call(engine, "placeorder", order())
+        assert placed.status == 200, placed.body
+        orderid = placed.body["orderid"]
+        status: dict[str, Any] = {}
+        deadline = time.monotonic() + 10
+        while status.get("order_status") != "complete":
+            assert time.monotonic() < deadline, status
+            await asyncio.sleep(0.05)
+            reply = await call(engine, "orderstatus", {"orderid": orderid, "strategy": "t"})
+            status = reply.body.get("data", {})
+        assert abs(Decimal(str(status["average_price"])) - Decimal("2000")) <= 1, status
+        assert fake.orders == []  # nothing reached Kite
+    finally:
+        await engine.stop()
+
+
+def test_sandbox_prices_setting_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENALGO_LAB_SANDBOX_PRICES", "LIVE")
+    assert EngineSettings.from_env().sandbox_prices == "live"
+    monkeypatch.setenv("OPENALGO_LAB_SANDBOX_PRICES", "real")
+    with pytest.raises(ValueError, match="SANDBOX_PRICES='real' must be one of simulated, live"):
+        EngineSettings.from_env()

@@ -232,7 +232,7 @@ class Engine:
             for account in self.accounts.values():
                 await account.sandbox.start()
                 if account.live is not None:
-                    self._start_pump(account)
+                    await self._connect_live(account)
             self._saver = asyncio.create_task(self._save_loop(), name="sandbox-snapshots")
             self._settler = asyncio.create_task(self._settle_loop(), name="order-settler")
 
@@ -452,6 +452,13 @@ class Engine:
                     "account %r: its live broker cannot be built: %s", account.name, err.message
                 )
 
+    async def _connect_live(self, account: TradingAccount) -> None:
+        """Pump the live broker's order events into the engine and, with
+        `sandbox_prices="live"`, let the account's sandbox match against its quotes."""
+        self._start_pump(account)
+        if self.settings.sandbox_prices == "live" and account.live is not None:
+            await account.sandbox.follow(account.live)
+
     def _start_pump(self, account: TradingAccount) -> None:
         old = self._live_tasks.pop(account.name, None)
         if old is not None:
@@ -505,7 +512,7 @@ class Engine:
         if old is not None:
             await old.aclose()
         if self._background:
-            self._start_pump(account)
+            await self._connect_live(account)
         return account
 
     def live_broker(self, name: str) -> LiveBroker:

@@ -32,6 +32,9 @@ class EngineSettings:
     max_order_value: Decimal = Decimal(50_000_000)  # sane default risk limit (₹5 crore)
     max_order_quantity: int = 100_000
     accounts: tuple[str, ...] = field(default=("default",))
+    # "live": an account's sandbox matches against its live broker's quotes (OpenAlgo's
+    # analyzer) once a live broker is configured; "simulated": always the simulated market
+    sandbox_prices: str = "simulated"
 
     @property
     def state_url(self) -> str:
@@ -61,10 +64,22 @@ class EngineSettings:
             values["seed"] = _int(seed, "SEED")
         if capital := env.get(ENV_PREFIX + "CAPITAL"):
             values["capital"] = _decimal(capital, "CAPITAL")
+        if prices := env.get(ENV_PREFIX + "SANDBOX_PRICES"):
+            values["sandbox_prices"] = _choice(prices, "SANDBOX_PRICES", SANDBOX_PRICES)
         if accounts := env.get(ENV_PREFIX + "ACCOUNTS"):
             values["accounts"] = tuple(a.strip() for a in accounts.split(",") if a.strip())
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+
+SANDBOX_PRICES = ("simulated", "live")
+
+
+def _choice(text: str, name: str, choices: tuple[str, ...]) -> str:
+    value = text.strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{ENV_PREFIX}{name}={text!r} must be one of {', '.join(choices)}")
+    return value
 
 
 def _int(text: str, name: str) -> int:
