@@ -14,16 +14,14 @@ root, so a person can look at what the tests saw.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import re
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.system_packages import Unavailable, apt_install
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
@@ -38,7 +36,7 @@ LAUNCH_ARGS = (
 )
 
 
-class ChromiumUnavailable(Exception):
+class ChromiumUnavailable(Unavailable):
     """Why no Chromium could be had; becomes the skip reason."""
 
 
@@ -52,26 +50,8 @@ def find_chromium() -> Path | None:
 
 
 def install_chromium() -> Path:
-    """Install Debian's `chromium` with apt-get; refresh the package list once if it fails."""
-    if os.geteuid() != 0:
-        raise ChromiumUnavailable("chromium not found, and not root to apt-get install it")
-    apt = shutil.which("apt-get")
-    if apt is None:
-        raise ChromiumUnavailable("chromium not found, and no apt-get to install it")
-    with _exclusive(Path(tempfile.gettempdir()) / "openalgo-lab-apt.lock"):
-        if found := find_chromium():
-            return found
-        install = [apt, "install", "-y", "-q", "--no-install-recommends", "chromium"]
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        try:
-            _run(install, "apt-get install chromium", env)
-        except ChromiumUnavailable:  # a stale or absent package list is the usual cause
-            _run([apt, "update", "-q"], "apt-get update", env)
-            _run(install, "apt-get install chromium", env)
-    found = find_chromium()
-    if found is None:
-        raise ChromiumUnavailable("apt-get installed chromium but no chromium is on PATH")
-    return found
+    """Install Debian's `chromium` (see `system_packages`)."""
+    return apt_install("chromium", find_chromium, error=ChromiumUnavailable, timeout=APT_TIMEOUT)
 
 
 def chromium_executable() -> Path:
@@ -99,31 +79,6 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
-
-
-def _run(command: list[str], what: str, env: dict[str, str]) -> None:
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=APT_TIMEOUT, env=env, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise ChromiumUnavailable(f"{what} did not finish within {APT_TIMEOUT} s") from None
-    except OSError as err:
-        raise ChromiumUnavailable(f"{what} could not run: {err}") from None
-    if done.returncode != 0:
-        output = (done.stderr or done.stdout).strip().splitlines()
-        last = output[-1] if output else "no output"
-        raise ChromiumUnavailable(f"{what} failed (exit {done.returncode}): {last}")
-
-
-@contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ with `-m "not postgresql"`.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import pwd
 import shutil
@@ -28,6 +27,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.live_server import LiveServer, running_server
+from tests.system_packages import Unavailable, apt_install, run_checked
 
 PG_URL_ENV = "OPENALGO_LAB_TEST_PG_URL"
 APT_TIMEOUT = 180  # seconds; a cold `apt-get install postgresql` takes one to two minutes
@@ -42,7 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-class PostgresUnavailable(Exception):
+class PostgresUnavailable(Unavailable):
     """Why no PostgreSQL server could be had; becomes the skip reason."""
 
 
@@ -201,26 +201,8 @@ def find_pg_bindir() -> Path | None:
 
 
 def install_postgresql() -> Path:
-    """Install Debian's `postgresql`; workers take turns so apt's own lock is never contended."""
-    if os.geteuid() != 0:
-        raise PostgresUnavailable("initdb/pg_ctl not found, and not root to apt-get install them")
-    apt = shutil.which("apt-get")
-    if apt is None:
-        raise PostgresUnavailable("initdb/pg_ctl not found, and no apt-get to install them")
-    with _exclusive(Path(tempfile.gettempdir()) / "openalgo-lab-apt.lock"):
-        if found := find_pg_bindir():
-            return found
-        install = [apt, "install", "-y", "-q", "--no-install-recommends", "postgresql"]
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        try:
-            _run(install, "apt-get install postgresql", timeout=APT_TIMEOUT, env=env)
-        except PostgresUnavailable:  # a stale package list is the usual cause: refresh, retry
-            _run([apt, "update", "-q"], "apt-get update", timeout=APT_TIMEOUT, env=env)
-            _run(install, "apt-get install postgresql", timeout=APT_TIMEOUT, env=env)
-    found = find_pg_bindir()
-    if found is None:
-        raise PostgresUnavailable("apt-get installed postgresql but initdb/pg_ctl are not found")
-    return found
+    """Install Debian's `postgresql` (see `system_packages`)."""
+    return apt_install("postgresql", find_pg_bindir, error=PostgresUnavailable, timeout=APT_TIMEOUT)
 
 
 def _unprivileged_prefix() -> list[str]:
@@ -240,18 +222,7 @@ def _unprivileged_prefix() -> list[str]:
 def _run(
     command: list[str], what: str, *, timeout: float, env: dict[str, str] | None = None
 ) -> None:
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, env=env, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise PostgresUnavailable(f"{what} did not finish within {timeout:.0f} s") from None
-    except OSError as err:
-        raise PostgresUnavailable(f"{what} could not run: {err}") from None
-    if done.returncode != 0:
-        output = (done.stderr or done.stdout).strip().splitlines()
-        last = output[-1] if output else "no output"
-        raise PostgresUnavailable(f"{what} failed (exit {done.returncode}): {last}")
+    run_checked(command, what, timeout=timeout, env=env, error=PostgresUnavailable)
 
 
 def _free_port() -> int:
@@ -259,16 +230,6 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-@contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="module")

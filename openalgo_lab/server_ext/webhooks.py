@@ -19,20 +19,19 @@ import asyncio
 import json
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
-from jupyter_server.base.handlers import APIHandler
-from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from openalgo_lab.domain.errors import OpenAlgoError, ValidationError
 from openalgo_lab.engine import action_center, strategies
 from openalgo_lab.server_ext.handlers import OpenAlgoHandler, error, parse_object
 from openalgo_lab.server_ext.ratelimit import RATE_LIMITED_MESSAGE, Limiter, parse_limit
+from openalgo_lab.server_ext.user_handlers import UserHandler
 
 if TYPE_CHECKING:
-    from openalgo_lab.server_ext.app import OpenAlgoLabApp, Services
+    pass
 
 JSON = dict[str, Any]
 WEBHOOK_LIMIT_ENV = "OPENALGO_LAB_WEBHOOK_RATE_LIMIT"
@@ -118,26 +117,11 @@ class ChartinkWebhookHandler(WebhookHandler):
     chartink_only = True
 
 
-class LabHandler(ExtensionHandlerMixin, APIHandler):
-    """Base of the Jupyter user's routes: token or cookie + XSRF, as any Jupyter API."""
-
-    auth_resource = "openalgo_lab"
-
-    @property
-    def lab(self) -> OpenAlgoLabApp:
-        return cast("OpenAlgoLabApp", self.extensionapp)
-
-    def services(self) -> Services:
-        services = self.lab.services
-        if services is None:
-            raise web.HTTPError(503, f"OpenAlgo Lab is not available: {self.lab.startup_error}")
-        return services
+class LabHandler(UserHandler):
+    """Base of the Jupyter user's strategy and Action Center routes."""
 
     def body(self) -> JSON:
-        parsed = parse_object(self.request.body or b"{}")
-        if isinstance(parsed, str):
-            raise web.HTTPError(400, parsed)
-        return parsed
+        return self.body_object()
 
     def send(self, status: int, body: JSON) -> None:
         self.set_status(status)
@@ -176,9 +160,7 @@ class StrategiesHandler(LabHandler):
     async def post(self, strategy_id: str = "") -> None:
         services = self.services()
         body = self.body()
-        account = str(body.get("account") or next(iter(services.engine.accounts)))
-        if account not in services.engine.accounts:
-            raise web.HTTPError(404, f"Account {account!r} not found")
+        account = self.account_of(services, body)
         state = services.engine.state
         assert state is not None
         try:
