@@ -428,7 +428,28 @@ class Client:
             date = pd.Timestamp.now(tz="Asia/Kolkata").strftime("%Y-%m-%d")
         return self._post("market/timings", {"date": date})
 
-    # -- beyond the official client: DataFrames and events -------------------------------------
+    # -- beyond the official client: our own actions, DataFrames and events ---------------------
+    def call(self, action: str, payload: Mapping[str, Any] | None = None) -> JSON:
+        """Any action of the server's registry by name (those the official client has no
+        method for included), answered in the same envelope as every method."""
+        return self._post(action, payload or {})
+
+    def killswitch(
+        self, *, enabled: bool = True, cancel_orders: bool = True, close_positions: bool = True
+    ) -> JSON:
+        """Block new orders (`enabled=False` lifts the block), and by default cancel every
+        open order and close every position of the account."""
+        payload = {
+            "enabled": enabled,
+            "cancel_orders": cancel_orders,
+            "close_positions": close_positions,
+        }
+        return self._post("killswitch", payload)
+
+    def traffic(self, *, limit: int = 100) -> JSON:
+        """The API's latest requests and per-route latency (the server's traffic log)."""
+        return self._post("traffic", {"limit": limit})
+
     def orders_df(self) -> pd.DataFrame:
         body = self.orderbook()
         return pd.DataFrame(_data(body).get("orders", []))

@@ -55,4 +55,4 @@ def attempt(fn: Callable[[], Any]) -> Outcome:
 def call_action(client: Client, action: str, payload: Mapping[str, Any]) -> Outcome:
     """Run one of our own actions the official client has no method for (`killswitch`,
     `traffic`), through the Client's single request path, so it works on every transport."""
-    return attempt(lambda: client._post(action, payload))
+    return attempt(lambda: client.call(action, payload))
