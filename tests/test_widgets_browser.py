@@ -55,16 +55,28 @@ def test_ticket_book_and_chart_in_voila(tmp_path: Path) -> None:
         ):
             page.wait_for_selector(".oal-order-ticket", timeout=TIMEOUT_MS)
             page.wait_for_function(f"{TRACES} === 2", timeout=TIMEOUT_MS)
+            seen: list[str] = []
             for side in ("buy", "sell"):  # a round trip from the ticket
                 page.fill(".oal-ticket-symbol input", "SBIN")
                 page.fill(".oal-ticket-quantity input", "2")
                 page.click(f".oal-ticket-{side}")
                 page.click(".oal-ticket-submit")
-                page.click(".oal-ticket-confirm", timeout=TIMEOUT_MS)
                 status = page.locator(".oal-ticket-status")
-                status.filter(has_text="complete").wait_for(timeout=TIMEOUT_MS)
+                status.filter(has_text="then confirm").wait_for(timeout=TIMEOUT_MS)
+                page.click(".oal-ticket-confirm", timeout=TIMEOUT_MS)
+                # the fate of THIS order: the previous one's "complete" may still be on screen
+                page.wait_for_function(
+                    """seen => {
+                        const el = document.querySelector(".oal-ticket-status");
+                        const m = el && el.innerText.match(/Order (\\d+) complete/);
+                        return m !== null && !seen.includes(m[1]);
+                    }""",
+                    arg=seen,
+                    timeout=TIMEOUT_MS,
+                )
                 orderid = re.search(r"Order (\d+) complete", status.inner_text())
                 assert orderid, status.inner_text()
+                seen.append(orderid.group(1))
                 row = page.locator(f'.oal-order-book tr[data-key="{orderid.group(1)}"]')
                 row.filter(has_text="complete").wait_for(timeout=TIMEOUT_MS)
             # the new strategy's curve, drawn again from the fill events
