@@ -421,6 +421,93 @@ async def test_restart_restores_strategies_and_journal_links(
         await second.stop()
 
 
+async def live_fills(engine: Engine, orderid: str) -> list[tuple[str, int]]:
+    """(trade id, quantity) of the order's live fills in the history, after a flush."""
+    assert engine.history is not None and engine.history_store is not None
+    await asyncio.to_thread(engine.history.flush)
+    rows = engine.history_store.query(
+        "SELECT tradeid, quantity FROM trades WHERE account = ? AND orderid = ? AND mode = 'live'",
+        (ACCOUNT, orderid),
+    )
+    return [(str(t), int(q)) for t, q in zip(rows["tradeid"], rows["quantity"], strict=True)]
+
+
+async def until_filled(engine: Engine, orderid: str, quantity: int) -> list[tuple[str, int]]:
+    deadline = time.monotonic() + 10
+    while True:
+        fills = await live_fills(engine, orderid)
+        if sum(q for _, q in fills) >= quantity:
+            return fills
+        assert time.monotonic() < deadline, f"history has {fills}, not {quantity} filled"
+        await asyncio.sleep(0.05)
+
+
+@in_runner
+async def test_fills_made_while_stopped_are_recorded_once_after_restart(
+    tmp_path: Path, fake: KiteFake
+) -> None:
+    """An order open at the stop that fills while the engine is down: after the restart its
+    new fills reach the history and the journal (the first read of Kite's book must not take
+    them as old news), and the fills recorded before the stop are not recorded again."""
+    fake.fill_limit = 4  # each price update fills at most 4 shares
+    first = await live_engine(tmp_path, fake)
+    resting = order(pricetype="LIMIT", price="790")
+    placed = await first.call("placeorder", resting, account=ACCOUNT, idempotency_key="down-1")
+    orderid = placed.body["orderid"]
+    fake.set_ltp("NSE", "SBIN", Decimal("789"))  # 4 of 10 fill while we watch
+    before = await until_filled(first, orderid, 4)
+    await first.stop()
+    fake.set_ltp("NSE", "SBIN", Decimal("788"))  # 4 more fill while we are down
+    second = Engine(EngineSettings(data_dir=tmp_path, market_hours=MarketHours.ALWAYS))
+    await second.start()
+    try:
+        after = await until_filled(second, orderid, 8)
+        assert len(after) == 2 and before[0] in after  # the old fill once, the new one once
+        fake.set_ltp("NSE", "SBIN", Decimal("787"))  # the last 2 fill after the restart
+        final = await until_filled(second, orderid, 10)
+        assert len(final) == 3 and len({t for t, _ in final}) == 3
+        assert second.journal is not None
+        record = second.journal.lookup(ACCOUNT, "down-1")
+        assert record is not None
+        entry = record.entry_id
+
+        def statuses() -> list[str]:
+            assert second.journal is not None
+            return [t.status for t in second.journal.history(entry)]
+
+        await until(lambda: "complete" in statuses())
+    finally:
+        await second.stop()
+
+
+@in_runner
+async def test_restart_does_not_replay_finished_orders(tmp_path: Path, fake: KiteFake) -> None:
+    """An order history saw complete before the stop is not published again after it."""
+    first = await live_engine(tmp_path, fake)
+    placed = await first.call("placeorder", order(), account=ACCOUNT, idempotency_key="done-1")
+    orderid = placed.body["orderid"]
+    await until_filled(first, orderid, 10)
+    await first.stop()
+    second = Engine(EngineSettings(data_dir=tmp_path, market_hours=MarketHours.ALWAYS))
+    await second.start()
+    try:
+        sub = second.events.subscribe({"order"})
+        marker = await second.call("placeorder", order(), account=ACCOUNT)  # a later order
+        seen: list[str] = []
+
+        async def collect() -> None:
+            async for event in sub:
+                seen.append(event.data.order.orderid)
+
+        task = asyncio.create_task(collect())
+        await until(lambda: marker.body["orderid"] in seen)
+        task.cancel()
+        assert orderid not in seen
+        assert len(await live_fills(second, orderid)) == 1
+    finally:
+        await second.stop()
+
+
 @in_runner
 async def test_sandbox_prices_live_paper_trades_at_kites_prices(
     tmp_path: Path, fake: KiteFake

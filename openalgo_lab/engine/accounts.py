@@ -12,6 +12,7 @@ broker that will receive the order (`order_master`) or serve the data (`data_mas
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -40,9 +41,18 @@ class LiveBroker(Broker, Protocol):
         """The tag the broker shows for an order we sent with `tag` (brokers limit tags)."""
         ...
 
-    def remember(self, orderid: str, strategy: str, tag: str) -> None:
+    def remember(
+        self,
+        orderid: str,
+        strategy: str,
+        tag: str,
+        *,
+        resume_from: Mapping[str, int] | None = None,
+    ) -> None:
         """What the engine knows of an order sent before a restart (its strategy and our
-        tag), so the broker's books and events carry them again."""
+        tag), so the broker's books and events carry them again. For an order still open
+        at the stop, `resume_from` holds the fills already recorded (trade id -> quantity):
+        its later fills, and those made while we were down, must be neither lost nor doubled."""
         ...
 
     async def aclose(self) -> None: ...

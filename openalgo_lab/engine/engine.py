@@ -23,6 +23,7 @@ from openalgo_lab.brokers.sandbox.broker import SandboxBroker
 from openalgo_lab.brokers.sandbox.market import MarketData, SimulatedMarket
 from openalgo_lab.domain.calendar import IST, MarketCalendar
 from openalgo_lab.domain.clock import Clock, SystemClock
+from openalgo_lab.domain.enums import OrderStatus
 from openalgo_lab.domain.errors import NotFoundError, OpenAlgoError
 from openalgo_lab.domain.models import Order, OrderEvent
 from openalgo_lab.engine.accounts import LiveBroker, TradingAccount
@@ -221,8 +222,8 @@ class Engine:
             self._load_live_accounts()
             self._restore_sandboxes()
             await self.reconcile()
-            self._restore_order_memory()
             self._open_history()
+            self._restore_order_memory()
         except BaseException:
             await self._close_live()
             self._close_stores()
@@ -415,7 +416,9 @@ class Engine:
 
     def _restore_order_memory(self) -> None:
         """After a restart, today's journaled orders get their journal entry back (so their
-        later fills are journaled too) and live adapters their strategy and our tag."""
+        later fills are journaled too) and live adapters their strategy and our tag; those
+        still open at the stop resume their updates from the fills history holds, so a fill
+        made while we were down is recorded, and none twice."""
         assert self.journal is not None
         for record in self.journal.recent(MEMORY_ENTRIES):
             if record.created_at.astimezone(IST).date() != self.today:
@@ -427,7 +430,25 @@ class Engine:
             account = self.accounts.get(record.account)
             if account is not None and account.live is not None:
                 strategy = str(record.request.get("strategy") or "")
-                account.live.remember(record.orderid, strategy, tag)
+                resume = self._resume_point(record.account, record.orderid)
+                account.live.remember(record.orderid, strategy, tag, resume_from=resume)
+
+    def _resume_point(self, account: str, orderid: str) -> dict[str, int] | None:
+        """Trade id -> quantity of the live fills history holds for an order it last saw
+        working (or never saw); None for an order history saw finish."""
+        if self.history_store is None:
+            return {}
+        last = self.history_store.query(
+            "SELECT status FROM orders WHERE account = ? AND orderid = ?", [account, orderid]
+        )
+        if len(last) and OrderStatus(last["status"].iloc[0]).is_terminal:
+            return None
+        fills = self.history_store.query(
+            "SELECT tradeid, quantity FROM trades WHERE account = ? AND orderid = ? "
+            "AND mode = 'live'",
+            [account, orderid],
+        )
+        return {str(t): int(q) for t, q in zip(fills["tradeid"], fills["quantity"], strict=True)}
 
     # -- live brokers ---------------------------------------------------------------------
     def _live(self) -> LiveAccounts:

@@ -466,9 +466,19 @@ class ZerodhaBroker:
     def order_events(self) -> AsyncIterator[OrderEvent]:
         return self.updates.events()
 
-    def remember(self, orderid: str, strategy: str, tag: str) -> None:
-        """An order sent before a restart: its strategy and our tag come back on its rows."""
+    def remember(
+        self,
+        orderid: str,
+        strategy: str,
+        tag: str,
+        *,
+        resume_from: Mapping[str, int] | None = None,
+    ) -> None:
+        """An order sent before a restart: its strategy and our tag come back on its rows;
+        one still open then (`resume_from`: the fills recorded) has its updates resumed."""
         self.memory.remember(orderid, strategy, tag)
+        if resume_from is not None:
+            self.updates.resume(orderid, resume_from)
 
     def wire_tag(self, tag: str) -> str:
         """The tag Kite shows for an order we sent with `tag` (Kite keeps 20 characters)."""

@@ -9,9 +9,12 @@ detection, so an update seen both ways is published once.
 
 The first read after a listener arrives is the baseline: orders already in the book are not
 replayed (a restart must not report the day's fills twice), except those this process sent
-(known by order id or tag), whose answer may have raced the first read. Read errors (an
-expired login, Kite unavailable) are logged once per kind and polling continues at a slower
-pace; a listener never sees an exception from here.
+(known by order id or tag), whose answer may have raced the first read, and those the engine
+resumes after a restart (`resume`): their state at the first read is news, and only their
+fills not recorded before the restart are, so a fill made while we were down is not lost.
+
+Read errors (an expired login, Kite unavailable) are logged once per kind and polling
+continues at a slower pace; a listener never sees an exception from here.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from openalgo_lab.domain.errors import BrokerSessionExpired, OpenAlgoError
@@ -74,6 +77,7 @@ class OrderUpdates:
         self._accounted: dict[str, int] = {}  # filled quantity matched by trades seen
         self._pending: set[str] = set()  # orders with fills not yet seen in the trade book
         self._ours: set[str] = set()  # orders placed here and not seen in a read yet
+        self._resumed: dict[str, dict[str, int]] = {}  # order id -> fills known before restart
         self._trades: set[str] = set()
         self._baseline = False
         self._queues: set[asyncio.Queue[OrderEvent]] = set()
@@ -114,12 +118,23 @@ class OrderUpdates:
         self._baseline = False
 
     def _placed_here(self, order: Order) -> bool:
-        return order.orderid in self._ours or (self._is_ours is not None and self._is_ours(order))
+        return (
+            order.orderid in self._ours
+            or order.orderid in self._resumed
+            or (self._is_ours is not None and self._is_ours(order))
+        )
 
     def track(self, orderid: str) -> None:
         """An order this adapter placed: news even if the first read (the baseline) is the
         first to see it."""
         self._ours.add(orderid)
+
+    def resume(self, orderid: str, known_fills: Mapping[str, int]) -> None:
+        """An order placed before a restart and still open then, with the fills already
+        recorded for it (trade id -> quantity): its state at the first read is published,
+        and of its fills only the others, so one made while we were down is not lost and
+        none is recorded twice."""
+        self._resumed[orderid] = dict(known_fills)
 
     def _publish(self, event: OrderEvent) -> None:
         for queue in self._queues:
@@ -163,11 +178,15 @@ class OrderUpdates:
                 self._seen = {o.orderid: _Seen.of(o) for o in old}
                 self._latest = {o.orderid: o for o in old}
                 self._accounted = {o.orderid: o.filled_quantity for o in old}
+                self._trades = set()
+                for orderid, known in self._resumed.items():
+                    self._accounted[orderid] = sum(known.values())
+                    self._trades |= known.keys()
                 self._pending = set()
                 self._baseline = True
                 # fills of today so far are not news either (but those of our new orders are)
                 if any(o.filled_quantity for o in old):
-                    self._trades = {
+                    self._trades |= {
                         t.tradeid for t in await self._fetch_trades() if t.orderid in self._seen
                     }
             return await self._changes(orders)
@@ -181,6 +200,7 @@ class OrderUpdates:
         changed: list[Order] = []
         for order in orders:
             self._ours.discard(order.orderid)
+            self._resumed.pop(order.orderid, None)
             now = _Seen.of(order)
             if self._seen.get(order.orderid) == now:
                 continue
