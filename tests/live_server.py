@@ -1,9 +1,12 @@
-"""A real `jupyter server` with the extension, in a subprocess, for tests that must reach the
-OpenAlgo routes the way outside callers do (official clients, fuzzing, the feed).
+"""Real servers in subprocesses, for tests that must reach the product the way outside callers
+do (official clients, fuzzing, the feed, browsers).
 
-`running_server(root, app_config)` starts one on a free loopback port with its own config,
-runtime and data directories, waits until the extension's engine answers, creates a trading
-API key through the Jupyter-authenticated key route, and stops the server afterwards.
+`running_server(root, app_config)` is a `jupyter server` with our extension; `running_lab` is
+`jupyter lab` as `./dev start` runs it (Voila included); `running_voila` is a standalone Voila
+dashboard. Each gets a free loopback port and its own config, runtime and data directories;
+the first two wait until the extension's engine answers and create a trading API key through
+the Jupyter-authenticated key route. All are stopped afterwards, their log's tail printed if
+the test failed.
 """
 
 from __future__ import annotations
@@ -71,70 +74,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-@contextmanager
-def running_server(root: Path, app_config: dict[str, Any] | None = None) -> Iterator[LiveServer]:
-    port = free_port()
-    config = {
-        "ServerApp": {
-            "jpserver_extensions": {"openalgo_lab.server_ext": True},
-            "base_url": BASE_URL,
-            "port": port,
-            "port_retries": 0,
-            "ip": "127.0.0.1",
-            "open_browser": False,
-            "root_dir": str(root),
-            "allow_root": True,
-        },
-        "IdentityProvider": {"token": TOKEN},
-        "OpenAlgoLabApp": {
-            "data_dir": str(root / "data"),
-            "market_hours": "always",
-            **(app_config or {}),
-        },
-    }
-    (root / "jupyter_server_config.json").write_text(json.dumps(config))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENALGO_LAB_")}
-    env.update(
-        JUPYTER_CONFIG_DIR=str(root),
-        JUPYTER_RUNTIME_DIR=str(root / "runtime"),
-        JUPYTER_DATA_DIR=str(root / "jupyter-data"),
-    )
-    log_path = root / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter_server",
-                f"--config={root / 'jupyter_server_config.json'}",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}{BASE_URL}openalgo"
-        try:
-            _wait_until_serving(url, process)
-            created = httpx.post(
-                f"{url}/keys",
-                json={"scope": "trading", "label": "tests"},
-                headers={"Authorization": f"token {TOKEN}"},
-                timeout=30,
-            )
-            assert created.status_code == 201, created.text
-            yield LiveServer(url, created.json()["apikey"], port)
-        except Exception:
-            log.flush()
-            print(log_path.read_text(errors="replace")[-5000:])
-            raise
-        finally:
-            _stop(process)
-
-
-# -- JupyterLab with dashboards, and standalone Voila ----------------------------------------
-# Added for the dashboard and Binder tests; the functions above are unchanged.
-
-
 def _server_env(root: Path, data_dir: Path, extra: Mapping[str, str] | None) -> dict[str, str]:
     """The environment `./dev start` gives the server, and so its kernels: the data directory
     and market hours by variable (a kernel that falls back to an embedded engine then lands on
@@ -169,6 +108,49 @@ def _logged_process(
             _stop(process)
 
 
+def _serving(process: subprocess.Popen[bytes], port: int) -> LiveServer:
+    """Once the engine answers: the server, with a trading key made through the
+    Jupyter-authenticated key route."""
+    url = f"http://127.0.0.1:{port}{BASE_URL}openalgo"
+    _wait_until_serving(url, process)
+    created = httpx.post(
+        f"{url}/keys",
+        json={"scope": "trading", "label": "tests"},
+        headers={"Authorization": f"token {TOKEN}"},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    return LiveServer(url, created.json()["apikey"], port)
+
+
+@contextmanager
+def running_server(root: Path, app_config: dict[str, Any] | None = None) -> Iterator[LiveServer]:
+    """`jupyter server` with only our extension, configured by a file (so `app_config` can
+    set any `OpenAlgoLabApp` trait), its data under `root / "data"`."""
+    port = free_port()
+    data = root / "data"
+    config = {
+        "ServerApp": {
+            "jpserver_extensions": {"openalgo_lab.server_ext": True},
+            "base_url": BASE_URL,
+            "port": port,
+            "port_retries": 0,
+            "ip": "127.0.0.1",
+            "open_browser": False,
+            "root_dir": str(root),
+            "allow_root": True,
+        },
+        "IdentityProvider": {"token": TOKEN},
+        "OpenAlgoLabApp": {"data_dir": str(data), "market_hours": "always", **(app_config or {})},
+    }
+    config_path = root / "jupyter_server_config.json"
+    config_path.write_text(json.dumps(config))
+    command = [sys.executable, "-m", "jupyter_server", f"--config={config_path}"]
+    env = _server_env(root, data, None)
+    with _logged_process(command, env, root / "server.log") as process:
+        yield _serving(process, port)
+
+
 @contextmanager
 def running_lab(
     root: Path,
@@ -197,18 +179,8 @@ def running_lab(
         f"--IdentityProvider.token={TOKEN}",
         "--LabApp.default_url=/lab/tree/notebooks/01-quickstart.ipynb",
     ]
-    url = f"http://127.0.0.1:{port}{BASE_URL}openalgo"
-    log_path = root / "lab.log"
-    with _logged_process(command, _server_env(root, data, env), log_path) as process:
-        _wait_until_serving(url, process)
-        created = httpx.post(
-            f"{url}/keys",
-            json={"scope": "trading", "label": "tests"},
-            headers={"Authorization": f"token {TOKEN}"},
-            timeout=30,
-        )
-        assert created.status_code == 201, created.text
-        yield LiveServer(url, created.json()["apikey"], port)
+    with _logged_process(command, _server_env(root, data, env), root / "lab.log") as process:
+        yield _serving(process, port)
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,10 @@ class ServerKernel:
         return "".join(out)
 
     def close(self) -> None:
-        self._ws.close()
+        async def close_channels() -> None:  # tornado writes the close frame on the loop
+            self._ws.close()
+
+        self._loop.run_until_complete(close_channels())
         self._loop.close()
         httpx.delete(f"{self._root}api/kernels/{self.id}", headers=self._headers)
 
