@@ -9,15 +9,15 @@ from pathlib import Path
 
 from openalgo_lab.domain.calendar import IST, MarketHours
 from openalgo_lab.domain.clock import ManualClock
-from openalgo_lab.domain.enums import Exchange
+from openalgo_lab.domain.enums import Exchange, FeedMode
 from openalgo_lab.engine.engine import Engine
-from openalgo_lab.engine.quote_feed import Listener, Mode, QuoteHub, Stream, tick_frame
+from openalgo_lab.engine.quote_feed import Listener, QuoteHub, Stream, tick_frame
 from openalgo_lab.engine.settings import EngineSettings
 
 NOW = datetime(2026, 11, 25, 11, 0, tzinfo=IST)
-SBIN = Stream(Exchange.NSE, "SBIN", Mode.LTP)
-SBIN_DEPTH = Stream(Exchange.NSE, "SBIN", Mode.DEPTH)
-INFY = Stream(Exchange.NSE, "INFY", Mode.QUOTE)
+SBIN = Stream(Exchange.NSE, "SBIN", FeedMode.LTP)
+SBIN_DEPTH = Stream(Exchange.NSE, "SBIN", FeedMode.DEPTH)
+INFY = Stream(Exchange.NSE, "INFY", FeedMode.QUOTE)
 
 
 class Inbox:

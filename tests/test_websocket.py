@@ -313,8 +313,8 @@ async def test_closing_cancels_the_connections_tasks(lab: Feed) -> None:
 # -- the outbox -----------------------------------------------------------------------------------
 def test_outbox_conflates_ticks_and_counts_drops() -> None:
     box = feed.Outbox(limit=3)
-    a = feed.Stream(feed.Exchange.NSE, "SBIN", feed.Mode.LTP)
-    b = feed.Stream(feed.Exchange.NSE, "INFY", feed.Mode.LTP)
+    a = feed.Stream(feed.Exchange.NSE, "SBIN", feed.FeedMode.LTP)
+    b = feed.Stream(feed.Exchange.NSE, "INFY", feed.FeedMode.LTP)
     for ltp in (1, 2, 3):
         box.put_tick(a, {"ltp": ltp})
     assert len(box) == 1 and box.conflated == 2
@@ -330,9 +330,9 @@ def test_outbox_conflates_ticks_and_counts_drops() -> None:
 
 
 def test_parse_mode_accepts_ints_and_names() -> None:
-    assert feed.parse_mode(1) is feed.Mode.LTP
-    assert feed.parse_mode("quote") is feed.Mode.QUOTE
-    assert feed.parse_mode("3") is feed.Mode.DEPTH
+    assert feed.parse_mode(1) is feed.FeedMode.LTP
+    assert feed.parse_mode("quote") is feed.FeedMode.QUOTE
+    assert feed.parse_mode("3") is feed.FeedMode.DEPTH
     for bad in (0, 4, True, "full", None):
         with pytest.raises(feed.ProtocolError):
             feed.parse_mode(bad)

@@ -40,9 +40,9 @@ class EmbeddedTicks:
         streams: Sequence[TickStream],
         callback: Callable[[str, Any], None],
     ) -> Listener:
-        from openalgo_lab.engine.quote_feed import Listener, Mode, Stream
+        from openalgo_lab.engine.quote_feed import Listener, Stream
 
-        wanted = {Stream(Exchange(s.exchange), s.symbol, Mode(int(s.mode))): s for s in streams}
+        wanted = {Stream(Exchange(s.exchange), s.symbol, s.mode): s for s in streams}
 
         def deliver(stream: Stream, text: str) -> None:
             request = wanted.get(stream)

@@ -32,7 +32,8 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from openalgo_lab.client.credentials import CredentialsError
 from openalgo_lab.client.order_events import OrderTracker
-from openalgo_lab.client.ticks import TickMode, TickStream, tick_event
+from openalgo_lab.client.ticks import TickStream, tick_event
+from openalgo_lab.domain.enums import FeedMode
 
 if TYPE_CHECKING:
     from openalgo_lab.client.remote import RemoteTransport
@@ -393,7 +394,7 @@ class Feed:
             stream = TickStream(
                 str(frame.get("exchange", "")).upper(),
                 str(frame.get("symbol", "")).upper(),
-                TickMode.parse(frame.get("mode")),
+                FeedMode.parse(frame.get("mode")),
             )
         except ValueError:
             return
@@ -455,8 +456,8 @@ def parse_frame(raw: str | bytes) -> JSON:
     return frame if isinstance(frame, dict) else {}
 
 
-def by_mode(streams: Iterable[TickStream]) -> dict[TickMode, list[TickStream]]:
-    grouped: dict[TickMode, list[TickStream]] = {}
+def by_mode(streams: Iterable[TickStream]) -> dict[FeedMode, list[TickStream]]:
+    grouped: dict[FeedMode, list[TickStream]] = {}
     for stream in sorted(streams, key=lambda s: (s.mode, s.exchange, s.symbol)):
         grouped.setdefault(stream.mode, []).append(stream)
     return grouped

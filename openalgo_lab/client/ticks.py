@@ -9,33 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
-
-class TickMode(IntEnum):
-    LTP = 1
-    QUOTE = 2
-    DEPTH = 3
-
-    @property
-    def label(self) -> str:
-        """The name OpenAlgo uses ("LTP", "Quote", "Depth"), also the `mode` of a tick event."""
-        return {TickMode.LTP: "LTP", TickMode.QUOTE: "Quote", TickMode.DEPTH: "Depth"}[self]
-
-    @classmethod
-    def parse(cls, value: object) -> TickMode:
-        """1/2/3 or "LTP"/"Quote"/"Depth" in any case."""
-        if isinstance(value, TickMode):
-            return value
-        if isinstance(value, str):
-            text = value.strip().lower()
-            for mode in cls:
-                if text in (mode.label.lower(), str(int(mode))):
-                    return mode
-        elif isinstance(value, int) and not isinstance(value, bool) and value in (1, 2, 3):
-            return cls(value)
-        raise ValueError(f"mode must be 'LTP', 'Quote' or 'Depth' (or 1, 2, 3), got {value!r}")
+from openalgo_lab.domain.enums import FeedMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +20,7 @@ class TickStream:
 
     exchange: str
     symbol: str
-    mode: TickMode
+    mode: FeedMode
 
     def wire(self) -> dict[str, Any]:
         return {"exchange": self.exchange, "symbol": self.symbol, "mode": int(self.mode)}
@@ -52,7 +28,7 @@ class TickStream:
 
 def tick_streams(symbols: object, mode: object) -> list[TickStream]:
     """The streams of a `subscribe_ticks` call (duplicates dropped, order kept)."""
-    parsed = TickMode.parse(mode)
+    parsed = FeedMode.parse(mode)
     if isinstance(symbols, str | bytes) or not isinstance(symbols, Sequence):
         raise ValueError(
             'symbols must be a list like [{"exchange": "NSE", "symbol": "SBIN"}], '

@@ -6,7 +6,7 @@ the official client sends and expects (`str(Exchange.NSE) == "NSE"`).
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class Exchange(StrEnum):
@@ -204,3 +204,33 @@ _INTRADAY_SECONDS: dict[Interval, int] = {
     Interval.H3: 10800,
     Interval.H4: 14400,
 }
+
+
+class FeedMode(IntEnum):
+    """How much of an instrument a market-data subscription carries, numbered as OpenAlgo's
+    WebSocket numbers it (a higher mode carries the lower ones' fields). One enum serves the
+    server's feed and the Client's subscriptions, so both read a request the same way."""
+
+    LTP = 1
+    QUOTE = 2
+    DEPTH = 3
+
+    @property
+    def label(self) -> str:
+        """OpenAlgo's name ("LTP", "Quote", "Depth"): its acks and a tick event's `mode`."""
+        return {FeedMode.LTP: "LTP", FeedMode.QUOTE: "Quote", FeedMode.DEPTH: "Depth"}[self]
+
+    @classmethod
+    def parse(cls, value: object) -> FeedMode:
+        """1/2/3 (numbers or digit strings) or "LTP"/"Quote"/"Depth" in any case, as
+        OpenAlgo's `normalize_mode` accepts; ValueError otherwise."""
+        if isinstance(value, FeedMode):
+            return value
+        if isinstance(value, str):
+            text = value.strip().lower()
+            for mode in cls:
+                if text in (mode.label.lower(), str(int(mode))):
+                    return mode
+        elif isinstance(value, int) and not isinstance(value, bool) and value in (1, 2, 3):
+            return cls(value)
+        raise ValueError(f"mode must be 'LTP', 'Quote' or 'Depth' (or 1, 2, 3), got {value!r}")

@@ -20,10 +20,9 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from openalgo_lab.domain.enums import Exchange
+from openalgo_lab.domain.enums import Exchange, FeedMode
 from openalgo_lab.domain.models import Depth, DepthLevel, Quote
 
 if TYPE_CHECKING:
@@ -33,28 +32,13 @@ JSON = dict[str, Any]
 DEPTH_LEVELS = 5
 
 
-class Mode(IntEnum):
-    LTP = 1
-    QUOTE = 2
-    DEPTH = 3
-
-    @property
-    def wants_depth(self) -> bool:
-        return self is Mode.DEPTH
-
-    @property
-    def label(self) -> str:
-        """The name OpenAlgo's acks use ("LTP", "Quote", "Depth")."""
-        return {Mode.LTP: "LTP", Mode.QUOTE: "Quote", Mode.DEPTH: "Depth"}[self]
-
-
 @dataclass(frozen=True, slots=True)
 class Stream:
     """One subscription: an instrument at a mode. Also the outbox's conflation key."""
 
     exchange: Exchange
     symbol: str
-    mode: Mode
+    mode: FeedMode
 
 
 # -- tick payloads ------------------------------------------------------------
@@ -118,12 +102,12 @@ def tick_frame(stream: Stream, quote: Quote, depth: Depth | None) -> tuple[JSON,
     return data, frame
 
 
-def tick_data(mode: Mode, quote: Quote, depth: Depth | None) -> JSON:
+def tick_data(mode: FeedMode, quote: Quote, depth: Depth | None) -> JSON:
     """The `data` of one tick for a subscriber at `mode` (higher modes include lower ones)."""
     data = ltp_data(quote)
-    if mode >= Mode.QUOTE:
+    if mode >= FeedMode.QUOTE:
         data.update(quote_fields(quote))
-    if mode is Mode.DEPTH and depth is not None:
+    if mode is FeedMode.DEPTH and depth is not None:
         data["total_buy_quantity"] = depth.totalbuyqty
         data["total_sell_quantity"] = depth.totalsellqty
         data["depth"] = {"buy": depth_side(depth.bids), "sell": depth_side(depth.asks)}
@@ -267,9 +251,9 @@ class QuoteHub:
                 listener.deliver(stream, text)
 
 
-def top_modes(streams: Iterable[Stream]) -> dict[tuple[Exchange, str], Mode]:
+def top_modes(streams: Iterable[Stream]) -> dict[tuple[Exchange, str], FeedMode]:
     """The highest mode wanted per instrument: one fetch serves every mode below it."""
-    wanted: dict[tuple[Exchange, str], Mode] = {}
+    wanted: dict[tuple[Exchange, str], FeedMode] = {}
     for stream in streams:
         key = (stream.exchange, stream.symbol)
         current = wanted.get(key)
@@ -277,10 +261,10 @@ def top_modes(streams: Iterable[Stream]) -> dict[tuple[Exchange, str], Mode]:
     return wanted
 
 
-async def fetch(broker: Broker, wanted: dict[tuple[Exchange, str], Mode]) -> Fetched:
+async def fetch(broker: Broker, wanted: dict[tuple[Exchange, str], FeedMode]) -> Fetched:
     """Quotes for every instrument in one call, depth only where a stream wants depth."""
-    depth_keys = [key for key, mode in wanted.items() if mode.wants_depth]
-    quote_keys = [key for key, mode in wanted.items() if not mode.wants_depth]
+    depth_keys = [key for key, mode in wanted.items() if mode is FeedMode.DEPTH]
+    quote_keys = [key for key, mode in wanted.items() if mode is not FeedMode.DEPTH]
     fetched: Fetched = {}
     if quote_keys:
         quotes = await broker.quotes(quote_keys)

@@ -33,10 +33,10 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado.ioloop import IOLoop
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from openalgo_lab.domain.enums import Exchange
+from openalgo_lab.domain.enums import Exchange, FeedMode
 from openalgo_lab.domain.models import OrderEvent
 from openalgo_lab.engine.events import Subscription
-from openalgo_lab.engine.quote_feed import DEPTH_LEVELS, Listener, Mode, Stream
+from openalgo_lab.engine.quote_feed import DEPTH_LEVELS, Listener, Stream
 from openalgo_lab.engine.views import order_row
 from openalgo_lab.server_ext.auth import Principal, Refusal
 from openalgo_lab.server_ext.tokens import signing_secret, verify_token
@@ -66,17 +66,14 @@ class ProtocolError(Exception):
         self.message = message
 
 
-def parse_mode(value: object) -> Mode:
-    """1/2/3 or "LTP"/"Quote"/"Depth" in any case, as OpenAlgo's `normalize_mode` accepts."""
-    if isinstance(value, str):
-        text = value.strip()
-        by_name = {m.label.lower(): m for m in Mode}
-        if text.lower() in by_name:
-            return by_name[text.lower()]
-        value = int(text) if text.isdigit() else text
-    if isinstance(value, int) and not isinstance(value, bool) and value in {1, 2, 3}:
-        return Mode(value)
-    raise ProtocolError("INVALID_MODE", f"Invalid mode {value!r}; use 1/LTP, 2/Quote or 3/Depth")
+def parse_mode(value: object) -> FeedMode:
+    """The request's mode, or OpenAlgo's INVALID_MODE error."""
+    try:
+        return FeedMode.parse(value)
+    except ValueError:
+        raise ProtocolError(
+            "INVALID_MODE", f"Invalid mode {value!r}; use 1/LTP, 2/Quote or 3/Depth"
+        ) from None
 
 
 def error_message(code: str, message: str, request_id: object = None) -> JSON:
@@ -348,7 +345,7 @@ class FeedSocket(ExtensionHandlerMixin, WebSocketHandler):
     def _subscribe(self, session: Session, request: JSON) -> None:
         services = self._services()
         broker = self._account(services, session.account).broker_name
-        default_mode = parse_mode(request.get("mode", Mode.QUOTE))
+        default_mode = parse_mode(request.get("mode", FeedMode.QUOTE))
         entries = requested_entries(request)
         modes = [parse_mode(e["mode"]) if "mode" in e else default_mode for e in entries]
         results: list[JSON] = []
@@ -375,7 +372,7 @@ class FeedSocket(ExtensionHandlerMixin, WebSocketHandler):
         services.feed.add(session.listener, added)  # after the ack: ticks follow it
 
     def _stream(
-        self, services: Services, entry: JSON, mode: Mode
+        self, services: Services, entry: JSON, mode: FeedMode
     ) -> tuple[Stream | None, str | None]:
         """The stream an entry names, or why it names none."""
         symbol = str(entry.get("symbol") or "").strip().upper()
@@ -502,7 +499,7 @@ def requested_entries(request: JSON) -> list[JSON]:
     return cast("list[JSON]", symbols)
 
 
-def subscription_result(entry: JSON, mode: Mode, broker: str, problem: str | None) -> JSON:
+def subscription_result(entry: JSON, mode: FeedMode, broker: str, problem: str | None) -> JSON:
     result: JSON = {
         "symbol": str(entry.get("symbol") or "").upper(),
         "exchange": str(entry.get("exchange") or "").upper(),
