@@ -24,6 +24,7 @@ from openalgo_lab.domain import (
     Action,
     Exchange,
     Interval,
+    OrderModification,
     OrderRequest,
     OrderStatus,
     PriceType,
@@ -285,6 +286,42 @@ def test_a_failing_source_keeps_the_last_prices_and_recovers() -> None:
     asyncio.run(scenario())
 
 
+def test_a_stale_price_takes_no_new_order_but_keeps_the_books() -> None:
+    """Once the source has not confirmed a price for `max_age` seconds, a new order (or a
+    modification) is refused, after one fresh fetch is tried; an unchanged quote that the
+    source keeps sending is not stale."""
+
+    async def scenario() -> None:
+        clock = clock_at()
+        board = Board(clock)
+        board.set(SBIN, "800")
+        paper = follower(clock)
+        live = await paper.follow(board, calls_per_second=FAST, max_age=0.2)
+        resting = await paper.place_order(request(pricetype=PriceType.LIMIT, price="790"))
+        await asyncio.sleep(0.3)  # old, but the source still answers: fetched again, accepted
+        calls = len(board.calls)
+        assert (await paper.place_order(request())).status is OrderStatus.COMPLETE
+        assert len(board.calls) == calls + 1 and not live.stale(SBIN)
+        board.fail = BrokerSessionExpired("Zerodha session expired; log in again")
+        await asyncio.sleep(0.3)
+        funds = await paper.funds()
+        stale = r"NSE:SBIN from board is \d+\.\d s old"
+        with pytest.raises(LivePriceUnavailable, match=stale) as err:
+            await paper.place_order(request())
+        assert "orders need one under 0.2 s" in str(err.value)
+        assert "session expired" in str(err.value)
+        change = OrderModification(price=D("795"))
+        with pytest.raises(LivePriceUnavailable, match="old"):
+            await paper.modify_order(resting.orderid, change)
+        assert len(await paper.orders()) == 2 and await paper.funds() == funds
+        assert (await paper.quote(*SBIN)).ltp == D("800")  # still shown
+        assert (await paper.cancel_order(resting.orderid)).status is OrderStatus.CANCELLED
+        board.fail = None
+        assert (await paper.place_order(request())).status is OrderStatus.COMPLETE
+
+    asyncio.run(scenario())
+
+
 # -- polling ------------------------------------------------------------------------------------
 def test_background_polling_is_batched_and_rate_bounded() -> None:
     async def scenario() -> None:
@@ -369,6 +406,7 @@ def test_bad_settings_are_refused() -> None:
         ({"calls_per_second": -1}, "calls_per_second"),
         ({"batch_size": 0}, "batch_size"),
         ({"spread_ticks": 0}, "spread_ticks"),
+        ({"max_age": 0}, "max_age"),
     ):
         with pytest.raises(ValidationError, match=name):
             LiveMarket(board, **kwargs)  # type: ignore[arg-type]

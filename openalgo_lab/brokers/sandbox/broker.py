@@ -23,7 +23,7 @@ from openalgo_lab.brokers.base import Broker, InstrumentKey
 from openalgo_lab.brokers.sandbox.account import DEFAULT_CAPITAL, Account
 from openalgo_lab.brokers.sandbox.charges import ChargeRates
 from openalgo_lab.brokers.sandbox.exchange import SandboxExchange
-from openalgo_lab.brokers.sandbox.live import DEFAULT_CALLS_PER_SECOND, LiveMarket
+from openalgo_lab.brokers.sandbox.live import DEFAULT_CALLS_PER_SECOND, DEFAULT_MAX_AGE, LiveMarket
 from openalgo_lab.brokers.sandbox.margin import MarginRules
 from openalgo_lab.brokers.sandbox.market import MarketData, SimulatedMarket
 from openalgo_lab.domain.calendar import MarketCalendar
@@ -129,15 +129,18 @@ class SandboxBroker:
         poll_interval: float = 1.0,
         calls_per_second: float = DEFAULT_CALLS_PER_SECOND,
         batch_size: int = 500,
+        max_age: float = DEFAULT_MAX_AGE,
     ) -> LiveMarket:
         """From now on match against `source`'s quotes, polled in the background at most
-        `calls_per_second` times a second. Working orders stay and fill at live prices."""
+        `calls_per_second` times a second. Working orders stay and fill at live prices; new
+        orders are refused on a price the source has not confirmed for `max_age` seconds."""
         await self.unfollow()
         live = LiveMarket(
             source,
             poll_interval=poll_interval,
             calls_per_second=calls_per_second,
             batch_size=batch_size,
+            max_age=max_age,
             master=self.master,
         )
         live.watch(self._instruments_in_use())
@@ -165,7 +168,7 @@ class SandboxBroker:
         self._simulated = None
 
     async def _prime(self, keys: Sequence[InstrumentKey]) -> None:
-        """While following, fetch a live price for instruments that have none yet."""
+        """While following, fetch a live price for instruments that have none, or a stale one."""
         live = self.live
         if live is None:
             return
@@ -181,11 +184,23 @@ class SandboxBroker:
 
     # -- orders -----------------------------------------------------------------------------
     async def place_order(self, request: OrderRequest) -> Order:
-        await self._prime([(request.exchange, request.symbol)])
+        await self._fresh_price((request.exchange, request.symbol))
         return self.exchange.place(request)
 
     async def modify_order(self, orderid: str, change: OrderModification) -> Order:
+        if self.live is not None:
+            order = self.exchange.order(orderid)
+            await self._fresh_price((order.exchange, order.symbol))
         return self.exchange.modify(orderid, change)
+
+    async def _fresh_price(self, key: InstrumentKey) -> None:
+        """While following live prices, an order trades only on a recent one: fetched now
+        if missing or stale, refused if the source still cannot confirm it."""
+        live = self.live
+        if live is None:
+            return
+        await self._prime([key])
+        live.check_fresh(key)
 
     async def cancel_order(self, orderid: str) -> Order:
         return self.exchange.cancel(orderid)

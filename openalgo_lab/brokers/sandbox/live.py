@@ -20,7 +20,10 @@ What the sandbox sees:
 
 When the source fails (the broker's daily session expired, the network is down) the last prices
 stay, `last_error` says why, and polling goes on with a growing pause (up to `MAX_BACKOFF`), so
-the sandbox recovers by itself once the source does.
+the sandbox recovers by itself once the source does. The last prices keep serving resting
+orders, positions and settlement, but a *new* order (or a modification) is refused once its
+instrument's price has gone unconfirmed by the source for more than `max_age` seconds (after
+one fresh fetch is tried): a market order must not fill at a price from before the outage.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ DEFAULT_POLL_INTERVAL = 1.0  # seconds between polling rounds
 DEFAULT_CALLS_PER_SECOND = 1.0  # Kite's quote limit
 DEFAULT_BATCH_SIZE = 500  # instruments per quotes() call (Kite's /quote maximum)
 MAX_BACKOFF = 30.0  # longest pause between rounds while the source keeps failing
+DEFAULT_MAX_AGE = 30.0  # seconds a price may go unconfirmed before new orders are refused
 _FALLBACK_TICK = Decimal("0.05")
 
 
@@ -126,6 +130,7 @@ class LiveMarket(MarketData):
         calls_per_second: float = DEFAULT_CALLS_PER_SECOND,
         batch_size: int = DEFAULT_BATCH_SIZE,
         spread_ticks: int = 1,
+        max_age: float = DEFAULT_MAX_AGE,
         fallback: MarketData | None = None,
         master: MasterContract | None = None,
         timer: Callable[[], float] = time.monotonic,
@@ -138,10 +143,13 @@ class LiveMarket(MarketData):
             raise ValidationError("batch_size", "must be at least 1")
         if spread_ticks < 1:
             raise ValidationError("spread_ticks", "must be at least 1")
+        if max_age <= 0:
+            raise ValidationError("max_age", "must be a positive number of seconds")
         self.source = source
         self.poll_interval = poll_interval
         self.batch_size = batch_size
         self.spread_ticks = spread_ticks
+        self.max_age = max_age
         self.fallback = fallback
         self.master = master  # to find a derivative's underlying, which settles it at expiry
         self.timer = timer
@@ -151,6 +159,7 @@ class LiveMarket(MarketData):
         self._gate = _Gate(calls_per_second, timer)
         self._watched: dict[InstrumentKey, Instrument] = {}
         self._latest: dict[InstrumentKey, LiveQuote] = {}
+        self._confirmed: dict[InstrumentKey, float] = {}  # when the source last sent the key
         self._task: asyncio.Task[None] | None = None
 
     # -- MarketData ---------------------------------------------------------------------------
@@ -165,6 +174,18 @@ class LiveMarket(MarketData):
         raise LivePriceUnavailable(
             f"No live price for {instrument.exchange}:{instrument.symbol} from "
             f"{self.source.name} yet{reason}"
+        )
+
+    def check_fresh(self, key: InstrumentKey) -> None:
+        """Refuse a new order on a price the source has not confirmed for `max_age` seconds
+        (the sandbox broker asks before it places or modifies one)."""
+        age = self.age(key)
+        if age is None or age <= self.max_age:
+            return
+        reason = f"; last error: {self.last_error}" if self.last_error else ""
+        raise LivePriceUnavailable(
+            f"The live price of {key[0]}:{key[1]} from {self.source.name} is {age:.1f} s old "
+            f"(orders need one under {self.max_age:g} s){reason}"
         )
 
     def candles(
@@ -195,15 +216,20 @@ class LiveMarket(MarketData):
         return self._latest.get(key)
 
     def age(self, key: InstrumentKey) -> float | None:
-        """Seconds since the last quote for `key` arrived (None: never)."""
-        latest = self._latest.get(key)
-        return None if latest is None else self.timer() - latest.received
+        """Seconds since the source last sent a quote for `key`, changed or not (None:
+        never)."""
+        confirmed = self._confirmed.get(key)
+        return None if confirmed is None else self.timer() - confirmed
+
+    def stale(self, key: InstrumentKey) -> bool:
+        age = self.age(key)
+        return age is not None and age > self.max_age
 
     # -- fetching -----------------------------------------------------------------------------
     async def prime(self, instruments: Sequence[Instrument]) -> None:
-        """Fetch now, once, whichever of `instruments` has no live price yet."""
+        """Fetch now, once, whichever of `instruments` has no live price yet or a stale one."""
         self.watch(instruments)
-        missing = [i.key for i in instruments if i.key not in self._latest]
+        missing = [i.key for i in instruments if i.key not in self._latest or self.stale(i.key)]
         if missing:
             await self.refresh(missing)
 
@@ -235,6 +261,7 @@ class LiveMarket(MarketData):
             inst = self._watched.get(key)
             if inst is None:
                 continue  # not asked for
+            self._confirmed[key] = now
             previous = self._latest.get(key)
             if previous is not None and _same_print(previous.depth.quote, quote):
                 continue  # the same print: keep the book (and what orders took of it)
