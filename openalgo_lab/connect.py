@@ -109,7 +109,7 @@ def _named_server(url: str | None, api_key: str | None, account: str | None) -> 
 
 def _parent_server(account: str | None, tried: list[str]) -> Client | None:
     """The Jupyter server that started this kernel, when it hosts OpenAlgo Lab."""
-    from openalgo_lab.client.credentials import CredentialsError, SessionTokens
+    from openalgo_lab.client.credentials import TOKEN_ROUTE, CredentialsError, SessionTokens
     from openalgo_lab.client.discovery import find_parent_server
     from openalgo_lab.client.remote import DEFAULT_TIMEOUT, RemoteTransport, new_http_client
 
@@ -119,7 +119,7 @@ def _parent_server(account: str | None, tried: list[str]) -> Client | None:
     if server is None:
         return None
     http = new_http_client(DEFAULT_TIMEOUT)
-    tokens = SessionTokens(server.openalgo_url + "/token", server.token, http, account=account)
+    tokens = SessionTokens(server.root + TOKEN_ROUTE, server.token, http, account=account)
     try:
         tokens.token()
     except CredentialsError as err:

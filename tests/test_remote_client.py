@@ -210,6 +210,15 @@ def test_errors_are_the_same_on_both(remote: Client, embedded: Client) -> None:
     assert bad["code"] == 400 and "NOSUCH not found on NSE" in bad["message"]
 
 
+def test_an_api_key_client_has_no_action_center(remote: Client) -> None:
+    """Semi-auto orders wait for a human: the queue is the Jupyter user's, not an API key's."""
+    queue = remote.approvals()
+    with pytest.raises(RuntimeError, match="not to API keys"):
+        queue.pending()
+    with pytest.raises(RuntimeError, match="Jupyter token"):
+        queue.approve(1)
+
+
 def test_bad_api_key_is_the_servers_403(server: LiveServer) -> None:
     with openalgo_lab.connect(server.url, "0" * 64) as client:
         body = client.funds()

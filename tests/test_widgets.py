@@ -275,6 +275,9 @@ class LosesFirstOrderReply:
     def subscribe(self, callback: Any, topics: Any) -> Any:
         return self.inner.subscribe(callback, topics)
 
+    def approvals(self) -> Any:
+        return self.inner.approvals()
+
     def close(self) -> None:
         pass
 
@@ -562,6 +565,9 @@ class Outage:
 
     def subscribe(self, callback: Any, topics: Any) -> Any:
         return self.inner.subscribe(callback, topics)
+
+    def approvals(self) -> Any:
+        return self.inner.approvals()
 
     def close(self) -> None:
         pass

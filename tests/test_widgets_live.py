@@ -18,10 +18,10 @@ import pytest
 
 import openalgo_lab
 from openalgo_lab.client.api import Client
+from openalgo_lab.client.approvals import ServerQueue
 from openalgo_lab.client.credentials import SessionTokens
 from openalgo_lab.client.remote import RemoteTransport, new_http_client
 from openalgo_lab.widgets import Approvals, Operations, OrderBook, OrderTicket, PositionBook
-from openalgo_lab.widgets.approvals import ServerQueue, queue_for
 from tests.live_server import TOKEN, LiveServer, running_server
 
 pytestmark = pytest.mark.slow
@@ -140,14 +140,15 @@ def test_approvals_through_the_server_route(server: LiveServer, client: Client) 
 
 
 def test_a_kernel_client_finds_its_action_center(server: LiveServer, tmp_path: Path) -> None:
-    """A Client paying for session tokens with the Jupyter token (a kernel's Client) leads
-    Approvals to the server's own Action Center without being told where it is."""
+    """A Client paying for session tokens with the Jupyter token (a kernel's Client) reaches
+    the server's own Action Center without being told where it is."""
     http = new_http_client(10.0)
     tokens = SessionTokens(f"{server.root}openalgo/token", TOKEN, http)
     client = Client(RemoteTransport(server.url, tokens))
     try:
-        queue = queue_for(client)
-        assert isinstance(queue, ServerQueue)
+        queue = client.approvals()
+        assert isinstance(queue, ServerQueue) and TOKEN not in repr(queue)
+        assert queue.url == f"{server.root}openalgo/actioncenter"
         assert isinstance(queue.pending(), list)
     finally:
         client.close()

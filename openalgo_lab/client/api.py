@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from openalgo_lab.client.approvals import ApprovalQueue
 from openalgo_lab.client.ticks import TickStream, tick_streams
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,10 @@ class Transport(Protocol):
     ) -> Callable[[], None]:
         """Call `callback("tick", data)` for market data of `streams`; returns an unsubscribe
         function."""
+        ...
+
+    def approvals(self) -> ApprovalQueue:
+        """The Action Center's queue as this transport can reach it."""
         ...
 
     def close(self) -> None: ...
@@ -449,6 +454,12 @@ class Client:
     def traffic(self, *, limit: int = 100) -> JSON:
         """The API's latest requests and per-route latency (the server's traffic log)."""
         return self._post("traffic", {"limit": limit})
+
+    def approvals(self) -> ApprovalQueue:
+        """The Action Center: semi-auto orders waiting for a human (`pending()`, `approve(id)`,
+        `reject(id, reason)`). An embedded engine's own queue, or the server's for a kernel's
+        Client; a Client holding only an API key gets a queue that says how to get in."""
+        return self._transport.approvals()
 
     def orders_df(self) -> pd.DataFrame:
         body = self.orderbook()

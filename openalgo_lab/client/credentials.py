@@ -25,6 +25,8 @@ TOKEN_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 DEFAULT_TOKEN_TTL = 900  # seconds; the server allows at most 3600
 RENEW_REFUSALS = ("Token has expired", "Invalid token")  # the gate's messages for tokens
 
+TOKEN_ROUTE = "openalgo/token"  # below the Jupyter base URL: session tokens for its user
+
 
 class CredentialsError(RuntimeError):
     """The credential could not be obtained; `str()` says why. `status` is the HTTP status
@@ -99,6 +101,13 @@ class SessionTokens:
     @property
     def margin(self) -> float:
         return min(60.0, self.ttl / 5)
+
+    @property
+    def server_root(self) -> str:
+        """The Jupyter server's base URL when `token_url` is its `{base_url}openalgo/token`
+        (as `connect()` builds it), else ""."""
+        url = self.token_url.rstrip("/")
+        return url.removesuffix(TOKEN_ROUTE) if url.endswith("/" + TOKEN_ROUTE) else ""
 
     def token(self) -> str:
         """A token with at least `margin` seconds left, fetched now if needed."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
+from openalgo_lab.client.approvals import ApprovalQueue, EmbeddedQueue
 from openalgo_lab.client.dispatch import CallbackThread
 from openalgo_lab.client.embedded_ticks import EmbeddedTicks
 from openalgo_lab.client.ticks import TickStream
@@ -49,6 +50,9 @@ class EmbeddedTransport:
             raise RuntimeError("The embedded Client cannot be called from the engine's thread")
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
         return future.result(CALL_TIMEOUT)
+
+    def approvals(self) -> ApprovalQueue:
+        return EmbeddedQueue(self.engine, self._run)
 
     def call(self, action: str, payload: Mapping[str, Any]) -> tuple[int, JSON]:
         if self._closed:

@@ -24,9 +24,16 @@ from urllib.parse import quote
 
 import httpx
 
+from openalgo_lab.client.approvals import (
+    NEEDS_JUPYTER,
+    ApprovalQueue,
+    ServerQueue,
+    UnavailableQueue,
+)
 from openalgo_lab.client.credentials import (
     Credentials,
     CredentialsError,
+    SessionTokens,
     describe_error,
     json_object,
 )
@@ -107,6 +114,16 @@ class RemoteTransport:
 
     def __repr__(self) -> str:
         return f"RemoteTransport({self.url!r}, {self.credentials.describe()})"
+
+    def approvals(self) -> ApprovalQueue:
+        """The server's Action Center when this Client pays for its session tokens with the
+        Jupyter token (a kernel's Client): the same server, the same token."""
+        credentials = self.credentials
+        if isinstance(credentials, SessionTokens) and credentials.server_root:
+            return ServerQueue(
+                credentials.server_root, credentials.jupyter_token, timeout=self.timeout
+            )
+        return UnavailableQueue(NEEDS_JUPYTER)
 
     # -- REST ---------------------------------------------------------------------------------
     def call(self, action: str, payload: Mapping[str, Any]) -> tuple[int, JSON]:

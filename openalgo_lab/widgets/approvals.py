@@ -1,22 +1,18 @@
 """Approvals: the Action Center's queue of semi-auto orders, approved or rejected by hand.
 
-The queue is not an OpenAlgo API action: the server serves it to the logged-in Jupyter user at
-`{base_url}openalgo/actioncenter` (Jupyter auth), and an embedded engine keeps it in its own
-state store. `queue_for` picks the way in: the embedded engine's queue directly (on the
-engine's own loop, as the server route does), or the server route when given the server's
-URL and Jupyter token. Approving goes through the engine with the idempotency key
-`actioncenter:<id>`, so approving twice (two tabs, a double click) orders once.
+The panel shows `client.approvals()` (the Client knows its way in: an embedded engine's own
+queue, or its server's route; see `openalgo_lab.client.approvals`), or the route of the
+server named by `server=` and `token=`. Approving goes through the engine with the
+idempotency key `actioncenter:<id>`, so approving twice (two tabs, a double click) orders once.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
+from openalgo_lab.client.approvals import ApprovalQueue, ServerQueue
 from openalgo_lab.widgets._base import Panel
 from openalgo_lab.widgets._table import Column, table_html
 from openalgo_lab.widgets._ui import UiDispatcher
@@ -25,7 +21,6 @@ if TYPE_CHECKING:
     from openalgo_lab.client.api import Client
 
 JSON = dict[str, Any]
-CALL_TIMEOUT = 30.0
 COLUMNS = (
     Column("id", "#", "int"),
     Column("created_at", "Queued at"),
@@ -41,125 +36,10 @@ COLUMNS = (
 )
 
 
-class ApprovalQueue(Protocol):
-    """The Action Center as the widget needs it. Methods raise with a readable message."""
-
-    def pending(self) -> list[JSON]: ...
-
-    def approve(self, order_id: int) -> JSON: ...
-
-    def reject(self, order_id: int, reason: str) -> JSON: ...
-
-
-class EmbeddedQueue:
-    """The Action Center of an engine running in this process (`connect(embedded=True)`)."""
-
-    def __init__(self, transport: Any) -> None:
-        self._transport = transport
-
-    def _run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return self._transport._run(coro)
-
-    def pending(self) -> list[JSON]:
-        from openalgo_lab.engine import action_center
-
-        engine = self._transport.engine
-        if engine.state is None:
-            raise RuntimeError("The embedded engine is not running")
-        orders = self._run(asyncio.to_thread(action_center.list_orders, engine.state))
-        return [o.to_json() for o in orders]
-
-    def approve(self, order_id: int) -> JSON:
-        from openalgo_lab.engine import action_center
-
-        answer: JSON = self._run(action_center.approve(self._transport.engine, order_id))
-        return answer
-
-    def reject(self, order_id: int, reason: str) -> JSON:
-        from openalgo_lab.engine import action_center
-
-        answer: JSON = self._run(
-            action_center.reject(self._transport.engine, order_id, reason or "rejected by the user")
-        )
-        return answer
-
-
-class ServerQueue:
-    """The Action Center route of a Jupyter server with the extension (`server` is its base
-    URL, e.g. `http://127.0.0.1:8888/`; `token` its Jupyter token, "" when it has none)."""
-
-    def __init__(self, server: str, token: str, *, timeout: float = 10.0) -> None:
-        from openalgo_lab.client.credentials import jupyter_auth
-
-        self._url = server.rstrip("/") + "/openalgo/actioncenter"
-        self._headers = jupyter_auth(token)
-        self._timeout = timeout
-
-    def _request(self, method: str, body: JSON | None = None) -> JSON:
-        try:
-            response = httpx.request(
-                method, self._url, json=body, headers=self._headers, timeout=self._timeout
-            )
-        except httpx.HTTPError as err:
-            raise RuntimeError(f"the Action Center is unreachable: {err}") from None
-        try:
-            answer = response.json()
-        except ValueError:
-            raise RuntimeError(
-                f"the Action Center answered HTTP {response.status_code} without JSON"
-            ) from None
-        if not isinstance(answer, dict):
-            raise RuntimeError("the Action Center's answer is not an object")
-        if response.status_code >= 400 and answer.get("status") != "error":
-            message = answer.get("message") or answer.get("reason") or response.reason_phrase
-            raise RuntimeError(f"HTTP {response.status_code}: {message}")
-        return answer
-
-    def pending(self) -> list[JSON]:
-        data = self._request("GET").get("data")
-        return [o for o in data if isinstance(o, dict)] if isinstance(data, list) else []
-
-    def approve(self, order_id: int) -> JSON:
-        return self._request("POST", {"id": order_id, "decision": "approve"})
-
-    def reject(self, order_id: int, reason: str) -> JSON:
-        return self._request("POST", {"id": order_id, "decision": "reject", "reason": reason})
-
-
-class UnavailableQueue:
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-    def pending(self) -> list[JSON]:
-        raise RuntimeError(self.reason)
-
-    def approve(self, order_id: int) -> JSON:
-        raise RuntimeError(self.reason)
-
-    def reject(self, order_id: int, reason: str) -> JSON:
-        raise RuntimeError(self.reason)
-
-
 def queue_for(client: Client, server: str | None = None, token: str | None = None) -> ApprovalQueue:
-    """The Action Center behind `client`: the server route when `server` (and `token`) are
-    given; the embedded engine's own queue; or, for a kernel's Client that holds its Jupyter
-    server's token (session tokens), that server's route."""
-    if server:
-        return ServerQueue(server, token or "")
-    transport = getattr(client, "_transport", None)
-    if transport is not None and hasattr(transport, "engine") and hasattr(transport, "_run"):
-        return EmbeddedQueue(transport)
-    credentials = getattr(transport, "credentials", None)
-    token_url = getattr(credentials, "token_url", None)
-    jupyter_token = getattr(credentials, "jupyter_token", None)
-    suffix = "openalgo/token"
-    if isinstance(token_url, str) and token_url.rstrip("/").endswith(suffix):
-        root = token_url.rstrip("/")[: -len(suffix)]
-        return ServerQueue(root, jupyter_token if isinstance(jupyter_token, str) else "")
-    return UnavailableQueue(
-        "The Action Center is served to the Jupyter user at {base_url}openalgo/actioncenter: "
-        "pass Approvals(client, server=<Jupyter base URL>, token=<Jupyter token>)"
-    )
+    """The server's route when `server` (and `token`) are given, else the Client's own way
+    in (`Client.approvals`)."""
+    return ServerQueue(server, token or "") if server else client.approvals()
 
 
 def pending_row(order: JSON) -> JSON:
