@@ -5,10 +5,11 @@ fault kind on the order path ending in a clear state, never a hang or a duplicat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -352,6 +353,30 @@ async def test_order_events_by_polling(broker: ZerodhaBroker, fake: KiteFake) ->
     assert sum(e.trade.quantity for e in fills if e.trade) == 10
     assert {e.order.tag for e in fills} == {"", "evt1"}
     assert len({e.trade.tradeid for e in fills if e.trade}) == len(fills)  # no duplicates
+
+
+@in_runner
+async def test_a_fill_while_nobody_listens_reaches_the_next_listener(
+    broker: ZerodhaBroker, fake: KiteFake
+) -> None:
+    """The first read of the process is the baseline; a listener that leaves and comes back
+    (the engine's pump restarting) gets what changed meanwhile, not a new baseline."""
+    resting = await broker.place_order(limit_below(qty=2))
+
+    async def first_event(orderid: str, status: OrderStatus) -> Any:
+        events = broker.order_events()
+        assert isinstance(events, AsyncGenerator)
+        async with contextlib.aclosing(events):  # then the listener leaves: polling stops
+            async for event in events:
+                if event.order.orderid == orderid and event.order.status is status:
+                    return event
+        return None
+
+    seen = await asyncio.wait_for(first_event(resting.orderid, OrderStatus.OPEN), 5)
+    assert seen is not None and broker.updates._task is None  # nobody listens now
+    fake.set_ltp("NSE", "SBIN", Decimal("779"))  # the order fills while nobody listens
+    filled = await asyncio.wait_for(first_event(resting.orderid, OrderStatus.COMPLETE), 5)
+    assert filled is not None and filled.order.filled_quantity == 2
 
 
 @in_runner

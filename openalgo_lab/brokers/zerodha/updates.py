@@ -7,7 +7,7 @@ read becomes an event; when filled quantities grew, the trade book is read once 
 fill becomes an event carrying its trade. A postback (`feed`) goes through the same change
 detection, so an update seen both ways is published once.
 
-The first read after a listener arrives is the baseline: orders already in the book are not
+The first read of this adapter is the baseline: orders already in the book are not
 replayed (a restart must not report the day's fills twice), except those this process sent
 (known by order id or tag), whose answer may have raced the first read, and those the engine
 resumes after a restart (`resume`): their state at the first read is news, and only their
@@ -110,12 +110,13 @@ class OrderUpdates:
             self._task = asyncio.create_task(self._run(), name="kite-order-updates")
 
     async def stop(self) -> None:
+        """Stop polling. What was read so far is kept: the next listener gets what changed
+        since (a fill made in between is news), not a fresh baseline that would swallow it."""
         task, self._task = self._task, None
         if task is not None and task is not asyncio.current_task():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._baseline = False
 
     def _placed_here(self, order: Order) -> bool:
         return (
