@@ -420,6 +420,7 @@ class Engine:
         still open at the stop resume their updates from the fills history holds, so a fill
         made while we were down is recorded, and none twice."""
         assert self.journal is not None
+        live_orders: dict[str, list[tuple[str, str, str]]] = {}  # account -> (id, strategy, tag)
         for record in self.journal.recent(MEMORY_ENTRIES):
             if record.created_at.astimezone(IST).date() != self.today:
                 break  # newest first: the rest are older
@@ -430,25 +431,42 @@ class Engine:
             account = self.accounts.get(record.account)
             if account is not None and account.live is not None:
                 strategy = str(record.request.get("strategy") or "")
-                resume = self._resume_point(record.account, record.orderid)
-                account.live.remember(record.orderid, strategy, tag, resume_from=resume)
+                live_orders.setdefault(record.account, []).append((record.orderid, strategy, tag))
+        for name, orders in live_orders.items():
+            live = self.accounts[name].live
+            assert live is not None
+            resume = self._resume_points(name, [orderid for orderid, _, _ in orders])
+            for orderid, strategy, tag in orders:
+                live.remember(orderid, strategy, tag, resume_from=resume.get(orderid))
 
-    def _resume_point(self, account: str, orderid: str) -> dict[str, int] | None:
-        """Trade id -> quantity of the live fills history holds for an order it last saw
-        working (or never saw); None for an order history saw finish."""
+    def _resume_points(self, account: str, orderids: list[str]) -> dict[str, dict[str, int]]:
+        """For each order history last saw working (or never saw): trade id -> quantity of
+        the live fills it holds. Orders history saw finish are left out. Two queries for
+        all of them, so a busy day's restart stays quick."""
         if self.history_store is None:
-            return {}
+            return {orderid: {} for orderid in orderids}
+        wanted = "orderid IN (SELECT unnest(?::VARCHAR[]))"
         last = self.history_store.query(
-            "SELECT status FROM orders WHERE account = ? AND orderid = ?", [account, orderid]
+            f"SELECT orderid, status FROM orders WHERE account = ? AND {wanted}",
+            [account, orderids],
         )
-        if len(last) and OrderStatus(last["status"].iloc[0]).is_terminal:
-            return None
+        finished = {
+            str(oid)
+            for oid, status in zip(last["orderid"], last["status"], strict=True)
+            if OrderStatus(status).is_terminal
+        }
         fills = self.history_store.query(
-            "SELECT tradeid, quantity FROM trades WHERE account = ? AND orderid = ? "
-            "AND mode = 'live'",
-            [account, orderid],
+            f"SELECT orderid, tradeid, quantity FROM trades "
+            f"WHERE account = ? AND mode = 'live' AND {wanted}",
+            [account, orderids],
         )
-        return {str(t): int(q) for t, q in zip(fills["tradeid"], fills["quantity"], strict=True)}
+        points: dict[str, dict[str, int]] = {o: {} for o in orderids if o not in finished}
+        for oid, tradeid, quantity in zip(
+            fills["orderid"], fills["tradeid"], fills["quantity"], strict=True
+        ):
+            if str(oid) in points:
+                points[str(oid)][str(tradeid)] = int(quantity)
+        return points
 
     # -- live brokers ---------------------------------------------------------------------
     def _live(self) -> LiveAccounts:
