@@ -336,6 +336,46 @@ async def test_session_expiry_in_live_mode(engine: Engine, fake: KiteFake) -> No
     assert len(fake.orders) == 1
 
 
+# -- brokers configured by another process ------------------------------------------------------
+def cli(data_dir: Path, *args: str) -> int:
+    from openalgo_lab.cli import main
+
+    return main(["--data-dir", str(data_dir), *args])
+
+
+@in_runner
+async def test_a_broker_set_up_from_the_cli_is_taken_up_without_a_restart(
+    tmp_path: Path, fake: KiteFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`openalgo-lab accounts set-broker` and `accounts login` in a terminal while the server
+    runs: the running engine takes the account up (its background look, every
+    LIVE_SYNC_INTERVAL), trades it live, and rebuilds its adapter when it is reconfigured."""
+    from openalgo_lab.engine import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "LIVE_SYNC_INTERVAL", 0.05)
+    engine = Engine(EngineSettings(data_dir=tmp_path, market_hours=MarketHours.ALWAYS))
+    await engine.start()
+    try:
+        setup = ["accounts", "set-broker", ACCOUNT, "zerodha", "--api-key", "kite_key"]
+        setup += ["--api-secret", "kite_secret", "--option", f"base_url={fake.base_url}"]
+        assert await asyncio.to_thread(cli, tmp_path, *setup) == 0
+        login = ["accounts", "login", ACCOUNT, fake.request_token()]
+        assert await asyncio.to_thread(cli, tmp_path, *login) == 0
+        await until(lambda: ACCOUNT in engine.accounts and engine.accounts[ACCOUNT].live)
+        first = engine.live_broker(ACCOUNT)
+        assert await engine.sync_live_accounts() == []  # nothing changed since
+        engine.set_analyze(ACCOUNT, False)
+        placed = await ok(engine, "placeorder", order())
+        assert [o.order_id for o in fake.orders] == [placed["orderid"]]  # it reached Kite
+        options = f"base_url={fake.base_url}/"  # reconfigured: a new adapter
+        again = [*setup[:-1], options]
+        assert await asyncio.to_thread(cli, tmp_path, *again) == 0
+        await until(lambda: engine.live_broker(ACCOUNT) is not first)
+        assert (await ok(engine, "orderbook"))["data"]["orders"][0]["orderid"] == placed["orderid"]
+    finally:
+        await engine.stop()
+
+
 # -- restarts ----------------------------------------------------------------------------------
 def _begin(engine: Engine, key: str) -> int:
     assert engine.journal is not None

@@ -53,6 +53,7 @@ SNAPSHOT_INTERVAL = 1.0  # seconds between saves of a changed sandbox
 SNAPSHOT_KEY = "sandbox:{}"
 SETTLE_INTERVAL = 5.0  # seconds between looks for orders whose placement outcome is unknown
 RECONCILE_TIMEOUT = 30.0  # seconds a live broker may take to show its order book on start
+LIVE_SYNC_INTERVAL = 5.0  # seconds between looks for brokers configured by another process
 MEMORY_ENTRIES = 20_000  # journal entries looked at on start to restore today's orders
 
 JSON = dict[str, Any]
@@ -112,6 +113,8 @@ class Engine:
         self.live_accounts: LiveAccounts | None = None  # opened by start()
         self._live_tasks: dict[str, asyncio.Task[None]] = {}
         self._settler: asyncio.Task[None] | None = None
+        self._syncer: asyncio.Task[None] | None = None
+        self._live_configs: dict[str, str] = {}  # account -> fingerprint its adapter was built on
         self._background = False
         for name in self.settings.accounts:
             self.add_account(name)
@@ -236,14 +239,15 @@ class Engine:
                     await self._connect_live(account)
             self._saver = asyncio.create_task(self._save_loop(), name="sandbox-snapshots")
             self._settler = asyncio.create_task(self._settle_loop(), name="order-settler")
+            self._syncer = asyncio.create_task(self._live_sync_loop(), name="live-accounts-sync")
 
     async def stop(self) -> None:
-        for task in (self._saver, self._settler):
+        for task in (self._saver, self._settler, self._syncer):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._saver = self._settler = None
+        self._saver = self._settler = self._syncer = None
         self._background = False
         await self._close_live()
         for account in self.accounts.values():
@@ -485,11 +489,66 @@ class Engine:
             account.analyze = mode.analyze
         for account in self.accounts.values():
             try:
-                account.live = live.build(account.name)
+                self._build_live(account)
             except OpenAlgoError as err:
                 log.error(
                     "account %r: its live broker cannot be built: %s", account.name, err.message
                 )
+
+    def _build_live(self, account: TradingAccount) -> LiveBroker | None:
+        """Build the account's adapter from the state database (the old one, if any, is
+        returned for closing) and note what it was built from."""
+        live = self._live()
+        stored = live.stored(account.name)
+        old, account.live = account.live, live.build(account.name)
+        if stored is not None:
+            self._live_configs[account.name] = stored.fingerprint()
+        return old
+
+    async def sync_live_accounts(self) -> list[str]:
+        """Take up brokers configured, or reconfigured, in the state database by another
+        process (`openalgo-lab accounts set-broker`, a notebook's `LiveAccounts`) since this
+        engine built its adapters: new accounts join, changed adapters are rebuilt and
+        connected, with no restart. Returns the accounts taken up."""
+        live = self._live()
+
+        def read() -> dict[str, tuple[bool, str]]:
+            found: dict[str, tuple[bool, str]] = {}
+            for mode in live.modes():
+                stored = live.stored(mode.name) if mode.broker != "sandbox" else None
+                if stored is not None:
+                    found[mode.name] = (mode.analyze, stored.fingerprint())
+            return found
+
+        taken: list[str] = []
+        for name, (analyze, fingerprint) in (await asyncio.to_thread(read)).items():
+            if self._live_configs.get(name) == fingerprint:
+                continue
+            account = self.accounts.get(name)
+            if account is None:
+                account = self.add_account(name, analyze=analyze)
+            await self._take_up_live(account)
+            log.info("account %r: broker configuration taken up from the state database", name)
+            taken.append(name)
+        return taken
+
+    async def _live_sync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(LIVE_SYNC_INTERVAL)
+            try:
+                await self.sync_live_accounts()
+            except Exception:
+                log.exception("taking up live broker configurations failed")
+
+    async def _take_up_live(self, account: TradingAccount) -> None:
+        """(Re)build the account's adapter and, when running, start its sandbox and connect
+        the adapter's order events (and live prices)."""
+        old = self._build_live(account)
+        if old is not None:
+            await old.aclose()
+        if self._background:
+            await account.sandbox.start()
+            await self._connect_live(account)
 
     async def _connect_live(self, account: TradingAccount) -> None:
         """Pump the live broker's order events into the engine and, with
@@ -546,12 +605,7 @@ class Engine:
             live.configure, name, broker, api_key=api_key, api_secret=api_secret, options=options
         )
         account = self.accounts.get(name) or self.add_account(name)
-        old = account.live
-        account.live = live.build(name)
-        if old is not None:
-            await old.aclose()
-        if self._background:
-            await self._connect_live(account)
+        await self._take_up_live(account)
         return account
 
     def live_broker(self, name: str) -> LiveBroker:

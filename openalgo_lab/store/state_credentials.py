@@ -14,6 +14,7 @@ allow it): a running engine picks up a new login the next time it needs one.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +48,12 @@ class StoredBroker:
 
     def login_valid(self, now: datetime) -> bool:
         return bool(self.access_token) and self.expires_at is not None and now < self.expires_at
+
+    def fingerprint(self) -> str:
+        """A digest of what an adapter is built from (broker, app credentials, options; not
+        the login, which adapters reload themselves): equal digests, the same adapter."""
+        parts = [self.broker, self.api_key, self.api_secret, *sorted(self.options.items())]
+        return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
