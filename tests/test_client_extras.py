@@ -88,3 +88,8 @@ def test_approvals_of_the_embedded_engine(client: Client) -> None:
     again = queue.approve(1)  # decided already: refused, nothing placed twice
     assert again["status"] == "error" and "already approved" in again["message"]
     assert len(client.orders_df()) == 1
+    for bad in ("abc", None, -1):  # the route's check and message, embedded too
+        refused = queue.approve(bad)  # type: ignore[arg-type]
+        assert refused["status"] == "error", refused
+        assert refused["message"].startswith("id: must be the pending order's number")
+    assert queue.approve(99) == {"status": "error", "message": "Pending order 99 not found"}

@@ -120,7 +120,7 @@ CHILD = textwrap.dedent(
         account = engine.account()
         crashing = CrashingSandbox(master=engine.master, market=engine.market, clock=clock,
                                    calendar=engine.calendar)
-        crashing.exchange.subscribe(lambda e: engine._on_order_event(account, e))
+        crashing.exchange.subscribe(lambda e: engine._on_order_event(account, e, mode="analyze"))
         account.sandbox = crashing
         await engine.start()  # with the background snapshot saver
         ok = await engine.call("placeorder", ORDER, idempotency_key="before-crash")

@@ -290,6 +290,9 @@ async def test_semi_auto_queues_then_approve_places_and_reject_drops(lab: Lab) -
     assert code == 404
     code, _ = await lab.action_center(id=first["pending_order_id"], decision="maybe")
     assert code == 400
+    for bad in ("abc", None, True, -1, 1.5):
+        code, body = await lab.action_center(id=bad, decision="approve")
+        assert code == 400 and body["message"].startswith("id: must be the pending order's")
 
 
 # -- the official client ------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from openalgo_lab.domain.errors import NotFoundError, OpenAlgoError
+from openalgo_lab.domain.errors import NotFoundError, OpenAlgoError, ValidationError
 from openalgo_lab.store.state_models import Setting
 
 if TYPE_CHECKING:
@@ -92,8 +92,18 @@ class PendingOrder:
         )
 
 
+def pending_id(value: object) -> int:
+    """A pending order's number as a caller gives it (an int, or digits as text): every way
+    in (the route, an embedded Client) checks it here, with one message."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise ValidationError("id", f"must be the pending order's number, got {value!r}")
+
+
 def _key(order_id: int) -> str:
-    return f"{PREFIX}{order_id:010d}"
+    return f"{PREFIX}{pending_id(order_id):010d}"
 
 
 def enqueue(

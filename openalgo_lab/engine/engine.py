@@ -177,11 +177,10 @@ class Engine:
         return self.journal.count(account) if self.journal is not None else 0
 
     # -- events from the brokers ------------------------------------------------------------
-    def _on_order_event(
-        self, account: TradingAccount, event: OrderEvent, *, mode: str | None = None
-    ) -> None:
+    def _on_order_event(self, account: TradingAccount, event: OrderEvent, *, mode: str) -> None:
         """Every order change and fill: to the bus (widgets, websockets), the strategy books,
-        the history database (batched, off this path) and the journal's transitions."""
+        the history database (batched, off this path) and the journal's transitions. `mode`
+        is that of the broker the event came from (sandbox: analyze, live adapter: live)."""
         order, trade = event.order, event.trade
         self._dirty.add(account.name)
         if order.tag in self.router.unsettled:
@@ -196,7 +195,7 @@ class Engine:
             self.strategy_books.record(account.name, trade)
             self.events.publish("trade", account.name, trade)
         if self.history is not None:
-            self._record_history(account, event, mode or account.mode)
+            self._record_history(account, event, mode)
 
     def account(self, name: str | None = None) -> TradingAccount:
         if name is None:
@@ -500,7 +499,7 @@ class Engine:
         returned for closing) and note what it was built from."""
         live = self._live()
         stored = live.stored(account.name)
-        old, account.live = account.live, live.build(account.name)
+        old, account.live = account.live, live.adapter(stored) if stored is not None else None
         if stored is not None:
             self._live_configs[account.name] = stored.fingerprint()
         return old

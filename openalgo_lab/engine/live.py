@@ -142,8 +142,11 @@ class LiveAccounts:
     def build(self, account: str) -> LiveBroker | None:
         """The account's live adapter, or None when it has no broker configured."""
         stored = self.stored(account)
-        if stored is None:
-            return None
+        return None if stored is None else self.adapter(stored)
+
+    def adapter(self, stored: creds.StoredBroker) -> LiveBroker:
+        """The adapter for a configuration already read from the state database."""
+        account = stored.account
         factory = getattr(_broker_class(stored.broker), FACTORY)
 
         def save(access_token: str, user_id: str, expires: datetime) -> None:

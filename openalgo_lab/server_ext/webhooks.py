@@ -19,7 +19,7 @@ import asyncio
 import json
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from tornado import web
@@ -29,9 +29,6 @@ from openalgo_lab.engine import action_center, strategies
 from openalgo_lab.server_ext.handlers import OpenAlgoHandler, error, parse_object
 from openalgo_lab.server_ext.ratelimit import RATE_LIMITED_MESSAGE, Limiter, parse_limit
 from openalgo_lab.server_ext.user_handlers import UserHandler
-
-if TYPE_CHECKING:
-    pass
 
 JSON = dict[str, Any]
 WEBHOOK_LIMIT_ENV = "OPENALGO_LAB_WEBHOOK_RATE_LIMIT"
@@ -120,9 +117,6 @@ class ChartinkWebhookHandler(WebhookHandler):
 class LabHandler(UserHandler):
     """Base of the Jupyter user's strategy and Action Center routes."""
 
-    def body(self) -> JSON:
-        return self.body_object()
-
     def send(self, status: int, body: JSON) -> None:
         self.set_status(status)
         self.finish(json.dumps(body))
@@ -159,7 +153,7 @@ class StrategiesHandler(LabHandler):
     @authorized
     async def post(self, strategy_id: str = "") -> None:
         services = self.services()
-        body = self.body()
+        body = self.body_object()
         account = self.account_of(services, body)
         state = services.engine.state
         assert state is not None
@@ -192,13 +186,10 @@ class ActionCenterHandler(LabHandler):
     @authorized
     async def post(self) -> None:
         engine = self.services().engine
-        body = self.body()
+        body = self.body_object()
         decision = str(body.get("decision", "")).lower()
         try:
-            order_id = int(body.get("id", ""))
-        except (TypeError, ValueError):
-            raise web.HTTPError(400, "id must be the pending order's number") from None
-        try:
+            order_id = action_center.pending_id(body.get("id"))
             if decision == "approve":
                 answer = await action_center.approve(engine, order_id)
                 status = int(answer.pop("http_status"))
