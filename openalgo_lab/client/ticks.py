@@ -16,7 +16,11 @@ from openalgo_lab.domain.enums import FeedMode
 
 @dataclass(frozen=True, slots=True)
 class TickStream:
-    """One instrument at one mode: the unit the feed subscribes, and routes ticks by."""
+    """One instrument at one mode: the unit the feed subscribes, and routes ticks by.
+
+    The server's `engine.quote_feed.Stream` has the same fields with `Exchange`; here the
+    exchange stays the wire's text, because a remote Client may talk to any
+    OpenAlgo-compatible server, whose exchanges are its own to name."""
 
     exchange: str
     symbol: str
